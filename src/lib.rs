@@ -1,0 +1,8 @@
+//! scenarist: declarative scenarios (YAML) compiled to plans and run by an async engine.
+//!
+//! Data flows one way: `load` (text to model) -> `plan` (validated, compiled)
+//! -> `engine` (executes). The CLI sits on top and is the only part that prints.
+
+pub mod diagnostic;
+pub mod load;
+pub mod model;

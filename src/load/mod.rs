@@ -1,0 +1,341 @@
+//! Reads a scenario file into the model, reporting problems with positions.
+//!
+//! Syntax errors come from serde_yaml with its own position; shape errors
+//! (unknown keys, wrong types, bad durations) come from serde with a field path
+//! that the [`SourceMap`] turns into a line and column. Each step is read on its
+//! own, so one bad step does not hide the problems of the next.
+
+mod source_map;
+
+use std::path::{Path, PathBuf};
+
+use serde::de::DeserializeOwned;
+use serde_yaml::Value as Yaml;
+
+use crate::diagnostic::{did_you_mean, Diagnostic, Position};
+use crate::model::{Scenario, Step};
+pub use source_map::{join_index, join_key, SourceMap};
+
+/// Scenario files larger than this are refused before parsing.
+pub const MAX_FILE_BYTES: usize = 1024 * 1024;
+
+/// A scenario read from text, with what is needed to point at its lines later.
+#[derive(Debug)]
+pub struct LoadedScenario {
+    pub file: PathBuf,
+    pub source: String,
+    pub scenario: Scenario,
+    pub source_map: SourceMap,
+}
+
+impl LoadedScenario {
+    /// A diagnostic at the value of `path` in this file.
+    pub fn diagnostic(&self, path: &str, message: impl Into<String>) -> Diagnostic {
+        Diagnostic::new(&self.file, self.source_map.value(path), path, message)
+    }
+}
+
+/// Reads and parses one file. Every problem found is returned.
+pub fn load_file(file: &Path) -> Result<LoadedScenario, Vec<Diagnostic>> {
+    let whole = |message: String| vec![Diagnostic::new(file, None, "", message)];
+    let bytes = std::fs::read(file).map_err(|e| whole(format!("cannot read the file: {e}")))?;
+    if bytes.len() > MAX_FILE_BYTES {
+        return Err(whole(format!(
+            "the file is {} bytes; scenario files are limited to {} bytes",
+            bytes.len(),
+            MAX_FILE_BYTES
+        )));
+    }
+    let text = String::from_utf8(bytes).map_err(|e| {
+        whole(format!(
+            "the file is not UTF-8 text (invalid byte at offset {})",
+            e.utf8_error().valid_up_to()
+        ))
+    })?;
+    load_str(file, text)
+}
+
+/// Parses scenario text; `file` is only used in messages.
+pub fn load_str(file: &Path, source: String) -> Result<LoadedScenario, Vec<Diagnostic>> {
+    if source.len() > MAX_FILE_BYTES {
+        return Err(vec![Diagnostic::new(
+            file,
+            None,
+            "",
+            format!("the text is larger than {MAX_FILE_BYTES} bytes"),
+        )]);
+    }
+    let document: Yaml = match serde_yaml::from_str(&source) {
+        Ok(doc) => doc,
+        Err(e) => return Err(vec![syntax_diagnostic(file, &e)]),
+    };
+    let source_map = SourceMap::build(&source);
+    let errors = Errors {
+        file,
+        map: &source_map,
+    };
+
+    let mapping = match &document {
+        Yaml::Mapping(m) => m,
+        Yaml::Null => {
+            return Err(vec![errors.at(
+                "",
+                "the file is empty: a scenario needs at least `name` and `steps`",
+            )])
+        }
+        _ => {
+            return Err(vec![errors.at(
+                "",
+                "a scenario file must be a YAML mapping with `name` and `steps`",
+            )])
+        }
+    };
+
+    let mut diagnostics = Vec::new();
+    let header = errors.read::<Scenario<Yaml>>(document.clone(), "");
+    let steps = read_steps(&errors, mapping.get("steps"), "steps", &mut diagnostics);
+    let on_failure = read_steps(
+        &errors,
+        mapping.get("on_failure"),
+        "on_failure",
+        &mut diagnostics,
+    );
+    let header = match header {
+        Ok(h) => Some(h),
+        Err(d) => {
+            // Step errors are reported one by one above; do not repeat the first of them.
+            if !(d.path.starts_with("steps[") || d.path.starts_with("on_failure[")) {
+                diagnostics.insert(0, d);
+            }
+            None
+        }
+    };
+    match (header, diagnostics.is_empty()) {
+        (Some(h), true) => {
+            let scenario = Scenario {
+                name: h.name,
+                description: h.description,
+                owner: h.owner,
+                tags: h.tags,
+                env: h.env,
+                vars: h.vars,
+                connections: h.connections,
+                trigger: h.trigger,
+                input: h.input,
+                steps,
+                on_failure,
+                settings: h.settings,
+            };
+            Ok(LoadedScenario {
+                file: file.to_path_buf(),
+                source,
+                scenario,
+                source_map,
+            })
+        }
+        _ => Err(diagnostics),
+    }
+}
+
+fn read_steps(
+    errors: &Errors<'_>,
+    list: Option<&Yaml>,
+    field: &str,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Vec<Step> {
+    let Some(Yaml::Sequence(items)) = list else {
+        return Vec::new();
+    };
+    let mut steps = Vec::with_capacity(items.len());
+    for (index, item) in items.iter().enumerate() {
+        match errors.read::<Step>(item.clone(), &join_index(field, index)) {
+            Ok(step) => steps.push(step),
+            Err(d) => diagnostics.push(d),
+        }
+    }
+    steps
+}
+
+fn syntax_diagnostic(file: &Path, error: &serde_yaml::Error) -> Diagnostic {
+    let position = error.location().map(|l| Position {
+        line: l.line(),
+        col: l.column(),
+    });
+    let mut message = error.to_string();
+    if let Some(at) = message.find(" at line ") {
+        message.truncate(at);
+    }
+    let message = if message.contains("recursion limit exceeded") {
+        "the YAML nests too deeply (more than 128 levels)".to_owned()
+    } else if message.contains("repetition limit exceeded") {
+        "the YAML expands its aliases too many times (an alias bomb?)".to_owned()
+    } else {
+        format!("invalid YAML: {message}")
+    };
+    Diagnostic::new(file, position, "", message)
+}
+
+struct Errors<'a> {
+    file: &'a Path,
+    map: &'a SourceMap,
+}
+
+impl Errors<'_> {
+    fn at(&self, path: &str, message: impl Into<String>) -> Diagnostic {
+        Diagnostic::new(self.file, self.map.value(path), path, message)
+    }
+
+    /// Deserializes `value` (found at `base`) and turns a failure into a located diagnostic.
+    fn read<T: DeserializeOwned>(&self, value: Yaml, base: &str) -> Result<T, Diagnostic> {
+        serde_path_to_error::deserialize(value).map_err(|e| {
+            let relative = render_path(e.path());
+            let mut path = match (base.is_empty(), relative.is_empty()) {
+                (_, true) => base.to_owned(),
+                (true, false) => relative,
+                (false, false) if relative.starts_with('[') => format!("{base}{relative}"),
+                (false, false) => format!("{base}.{relative}"),
+            };
+            let raw = e.inner().to_string();
+            if let Some(unknown) = quoted_after(&raw, "unknown field `") {
+                // serde reports unknown keys at the containing map; point at the key itself.
+                if !path.ends_with(&unknown) {
+                    path = join_key(&path, &unknown);
+                }
+                let position = self.map.key(&path);
+                return Diagnostic::new(self.file, position, &path, improve_message(&raw));
+            }
+            Diagnostic::new(
+                self.file,
+                self.map.value(&path),
+                &path,
+                improve_message(&raw),
+            )
+        })
+    }
+}
+
+fn render_path(path: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+    let mut out = String::new();
+    for segment in path.iter() {
+        match segment {
+            Segment::Seq { index } => out = join_index(&out, *index),
+            Segment::Map { key } => out = join_key(&out, key),
+            Segment::Enum { variant } => out = join_key(&out, variant),
+            Segment::Unknown => {}
+        }
+    }
+    out
+}
+
+fn quoted_after(text: &str, prefix: &str) -> Option<String> {
+    let start = text.find(prefix)? + prefix.len();
+    let end = text[start..].find('`')? + start;
+    Some(text[start..end].to_owned())
+}
+
+/// Rewrites serde's messages in the scenario author's words, with a suggestion
+/// when an unknown key or value is close to an expected one.
+fn improve_message(raw: &str) -> String {
+    let expected: Vec<&str> = raw
+        .split_once("expected ")
+        .map(|(_, rest)| rest.split('`').skip(1).step_by(2).collect())
+        .unwrap_or_default();
+    for (prefix, noun) in [("unknown field `", "key"), ("unknown variant `", "value")] {
+        if let Some(word) = quoted_after(raw, prefix) {
+            let hint = did_you_mean(&word, expected.iter().copied())
+                .map(|s| format!("; did you mean `{s}`?"))
+                .unwrap_or_default();
+            let allowed = if expected.is_empty() {
+                String::new()
+            } else {
+                format!(" (expected one of: {})", expected.join(", "))
+            };
+            return format!("unknown {noun} `{word}`{hint}{allowed}");
+        }
+    }
+    if let Some(field) = quoted_after(raw, "missing field `") {
+        return format!("missing required key `{field}`");
+    }
+    raw.replace("invalid type: ", "wrong type: found ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn errors_of(text: &str) -> Vec<String> {
+        load_str(Path::new("t.yaml"), text.to_owned())
+            .map(|_| Vec::new())
+            .unwrap_or_else(|ds| ds.iter().map(|d| d.to_string()).collect())
+    }
+
+    #[test]
+    fn a_valid_scenario_loads() {
+        let loaded = load_str(
+            Path::new("t.yaml"),
+            "name: ok\nsteps:\n  - id: a\n    set: { x: 1 }\n".to_owned(),
+        )
+        .unwrap();
+        assert_eq!(loaded.scenario.steps.len(), 1);
+    }
+
+    #[test]
+    fn unknown_key_points_at_the_key_with_a_suggestion() {
+        let errors = errors_of("name: ok\nsteps:\n  - id: a\n    htp: { url: x }\n");
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(
+            errors[0]
+                .starts_with("t.yaml:4:5: steps[0].htp: unknown key `htp`; did you mean `http`?"),
+            "{}",
+            errors[0]
+        );
+    }
+
+    #[test]
+    fn every_bad_step_is_reported() {
+        let errors = errors_of(
+            "name: ok\nsteps:\n  - id: a\n    timeout: 5x\n    set: {}\n  - id: B\n    set: {}\n  - id: c\n",
+        );
+        assert_eq!(errors.len(), 3, "{errors:?}");
+        assert!(
+            errors[0].starts_with("t.yaml:4:14: steps[0].timeout: invalid duration `5x`"),
+            "{}",
+            errors[0]
+        );
+        assert!(
+            errors[1].contains("steps[1].id: invalid step id `B`"),
+            "{}",
+            errors[1]
+        );
+        assert!(
+            errors[2].contains("steps[2]: step `c` has no kind"),
+            "{}",
+            errors[2]
+        );
+    }
+
+    #[test]
+    fn syntax_errors_have_positions() {
+        let errors = errors_of("name: ok\nsteps: [\n");
+        assert_eq!(errors.len(), 1);
+        assert!(
+            errors[0].starts_with("t.yaml:3:1: invalid YAML"),
+            "{}",
+            errors[0]
+        );
+    }
+
+    #[test]
+    fn alias_bombs_are_refused() {
+        let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..10 {
+            let p = i - 1;
+            text.push_str(&format!("a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"));
+        }
+        text.push_str("name: x\nsteps: []\n");
+        let errors = errors_of(&text);
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(errors[0].contains("alias"), "{}", errors[0]);
+    }
+}

@@ -1,0 +1,129 @@
+//! The scenario language as plain data: what a user writes, nothing more.
+//!
+//! No I/O and no async here. Values that need compiling (templates, JSONPath,
+//! regexes, cron) stay text; `plan` compiles them after `load` has read the file.
+
+mod condition;
+mod kinds;
+mod step;
+mod trigger;
+mod values;
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+pub use condition::{CompareOp, Comparison, Condition};
+pub use kinds::{
+    FailStep, ForEachStep, HttpMethod, HttpStep, RespondStep, Route, RouterMode, RouterStep,
+};
+pub use step::{Backoff, OnError, RawStep, RetrySpec, Step, StepKind};
+pub use trigger::{CatchUp, Manual, Schedule, Trigger, Webhook, WebhookAuth, WebhookRespond};
+pub use values::{Duration, ScenarioName, StepId};
+
+/// One scenario file. `S` is the step type: [`Step`] once loaded; the loader
+/// first reads steps as raw YAML so that each step's errors are found separately.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(title = "scenarist scenario", bound = "S: JsonSchema")]
+pub struct Scenario<S = Step> {
+    pub name: ScenarioName,
+    pub description: Option<String>,
+    /// Who answers for this automation.
+    pub owner: Option<String>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// Environment variables the scenario may read as `{{ env.NAME }}`.
+    #[serde(default)]
+    pub env: Vec<EnvVar>,
+    /// Constants, readable as `{{ vars.x }}`.
+    #[serde(default)]
+    pub vars: BTreeMap<String, Value>,
+    #[serde(default)]
+    pub connections: BTreeMap<String, Connection>,
+    #[serde(default)]
+    pub trigger: Trigger,
+    pub input: Option<InputSpec>,
+    pub steps: Vec<S>,
+    /// Run when the execution fails; they see `error.step` and `error.message`.
+    #[serde(default)]
+    pub on_failure: Vec<S>,
+    #[serde(default)]
+    pub settings: Settings,
+}
+
+/// A declared environment variable. Its value is a secret (masked as `***` in
+/// every output) unless declared `{ name: X, secret: false }`, which suits base URLs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum EnvVar {
+    Name(String),
+    Detailed {
+        name: String,
+        #[serde(default = "yes")]
+        secret: bool,
+    },
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl EnvVar {
+    pub fn name(&self) -> &str {
+        match self {
+            EnvVar::Name(n) | EnvVar::Detailed { name: n, .. } => n,
+        }
+    }
+
+    pub fn is_secret(&self) -> bool {
+        match self {
+            EnvVar::Name(_) => true,
+            EnvVar::Detailed { secret, .. } => *secret,
+        }
+    }
+}
+
+/// Shared settings for the http steps that name this connection.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Connection {
+    pub base_url: String,
+    #[serde(default)]
+    pub headers: BTreeMap<String, Value>,
+    #[serde(default)]
+    pub query: BTreeMap<String, Value>,
+    /// Per-request timeout (default 30s).
+    pub timeout: Option<Duration>,
+    pub retry: Option<RetrySpec>,
+}
+
+/// Validates the trigger body before any step runs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InputSpec {
+    /// An inline JSON Schema.
+    pub schema: Value,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Bounds a whole execution.
+    pub timeout: Option<Duration>,
+    pub concurrency: Option<Concurrency>,
+}
+
+/// How many executions of this scenario the daemon runs at once.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum Concurrency {
+    Limit(u32),
+    Keyed {
+        limit: u32,
+        /// A template; the limit and the arrival order hold per key value.
+        key: Option<String>,
+    },
+}
