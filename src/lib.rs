@@ -6,3 +6,4 @@
 pub mod diagnostic;
 pub mod load;
 pub mod model;
+pub mod plan;

@@ -219,3 +219,10 @@ mod tests {
         assert!("-x".parse::<ScenarioName>().is_err());
     }
 }
+
+impl StepId {
+    /// Whether `text` would be a valid step id (also used for loop variable names).
+    pub fn from_str_checked(text: &str) -> bool {
+        text.parse::<StepId>().is_ok()
+    }
+}

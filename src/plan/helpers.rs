@@ -1,0 +1,489 @@
+//! Template helpers of scenarist's template language (Handlebars, strict mode, no escaping).
+//!
+//! Helpers are the only computation a scenario author can write inside templates, so
+//! they must be total: every helper returns a typed JSON value (usable both as
+//! `{{ add a 1 }}` and as a subexpression `{{ json (add a 1) }}`), and wrong input gives
+//! a clear `RenderError` naming the helper, never a panic. A parameter whose path does
+//! not exist in the data is treated as `null`, so `default` works in strict mode.
+
+use std::cmp::Ordering;
+use std::fmt::Write as _;
+
+use base64::Engine as _;
+use chrono::format::StrftimeItems;
+use chrono::{DateTime, NaiveDate, SecondsFormat, TimeZone, Utc};
+use chrono_tz::Tz;
+use handlebars::{
+    Context, Handlebars, Helper, HelperDef, HelperResult, Output, RenderContext, RenderError,
+    RenderErrorReason, Renderable, ScopedJson,
+};
+use hmac::{Hmac, Mac};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+/// Names of every helper this module registers (used by the validator to tell a helper call from a path).
+#[rustfmt::skip]
+pub const HELPER_NAMES: &[&str] = &[
+    "default", "json", "upper", "lower", "trim", "len", "eq", "ne", "gt", "gte", "lt", "lte", "and",
+    "or", "not", "add", "sub", "mul", "div", "round", "concat", "join", "split", "replace", "now",
+    "format_date", "url_encode", "base64", "sha256", "hmac_sha256", "uuid",
+];
+
+/// Registers every helper on the registry (overriding handlebars' built-in eq/ne/gt/gte/lt/lte/and/or/not/len).
+pub fn register(registry: &mut Handlebars<'static>) {
+    for spec in SPECS {
+        registry.register_helper(spec.name, Box::new(*spec));
+    }
+}
+
+type Args<'a> = &'a [Value];
+type Out = Result<Value, String>;
+
+/// One helper: its name, accepted parameter count (`max == N`: variadic) and its pure function.
+#[derive(Clone, Copy)]
+struct Spec {
+    name: &'static str,
+    min: usize,
+    max: usize,
+    f: fn(Args) -> Out,
+}
+
+const N: usize = usize::MAX;
+
+const fn spec(name: &'static str, min: usize, max: usize, f: fn(Args) -> Out) -> Spec {
+    Spec { name, min, max, f }
+}
+
+#[rustfmt::skip]
+const SPECS: &[Spec] = &[
+    spec("default", 2, 2, |a| {
+        let v = at(a, 0);
+        Ok(if v.is_null() || v.as_str() == Some("") { at(a, 1) } else { v }.clone())
+    }),
+    spec("json", 1, 1, |a| Ok(Value::String(at(a, 0).to_string()))),
+    spec("upper", 1, 1, |a| Ok(text(at(a, 0)).to_uppercase().into())),
+    spec("lower", 1, 1, |a| Ok(text(at(a, 0)).to_lowercase().into())),
+    spec("trim", 1, 1, |a| Ok(text(at(a, 0)).trim().into())),
+    spec("len", 1, 1, |a| match at(a, 0) {
+        Value::Array(v) => Ok(v.len().into()),
+        Value::String(s) => Ok(s.chars().count().into()),
+        Value::Object(m) => Ok(m.len().into()),
+        Value::Null => Ok(0.into()),
+        v => Err(format!("expected an array, string or object, got {}", show(v))),
+    }),
+    spec("eq", 2, 2, |a| Ok(loose_eq(at(a, 0), at(a, 1)).into())),
+    spec("ne", 2, 2, |a| Ok((!loose_eq(at(a, 0), at(a, 1))).into())),
+    spec("gt", 2, 2, |a| Ok((compare(a)? == Ordering::Greater).into())),
+    spec("gte", 2, 2, |a| Ok((compare(a)? != Ordering::Less).into())),
+    spec("lt", 2, 2, |a| Ok((compare(a)? == Ordering::Less).into())),
+    spec("lte", 2, 2, |a| Ok((compare(a)? != Ordering::Greater).into())),
+    spec("and", 1, N, |a| Ok(a.iter().all(truthy).into())),
+    spec("or", 1, N, |a| Ok(a.iter().any(truthy).into())),
+    spec("not", 1, 1, |a| Ok((!truthy(at(a, 0))).into())),
+    spec("add", 2, N, |a| fold(a, i64::checked_add, |x, y| x + y)),
+    spec("sub", 2, 2, |a| fold(a, i64::checked_sub, |x, y| x - y)),
+    spec("mul", 2, N, |a| fold(a, i64::checked_mul, |x, y| x * y)),
+    spec("div", 2, 2, |a| {
+        let (x, y) = (need(at(a, 0))?, need(at(a, 1))?);
+        if y == 0.0 { Err("division by zero".into()) } else { number(x / y) }
+    }),
+    spec("round", 1, 2, round),
+    spec("concat", 1, N, |a| {
+        if a.iter().all(Value::is_array) {
+            return Ok(a.iter().filter_map(Value::as_array).flatten().cloned().collect());
+        }
+        Ok(a.iter().map(text).collect::<String>().into())
+    }),
+    spec("join", 1, 2, |a| {
+        let items = at(a, 0).as_array().ok_or_else(|| format!("expected an array, got {}", show(at(a, 0))))?;
+        let sep = if at(a, 1).is_null() { ",".to_string() } else { text(at(a, 1)) };
+        Ok(items.iter().map(text).collect::<Vec<_>>().join(&sep).into())
+    }),
+    spec("split", 2, 2, |a| {
+        let (s, sep) = (text(at(a, 0)), text(at(a, 1)));
+        Ok(match (s.is_empty(), sep.is_empty()) {
+            (true, _) => Vec::new(),
+            (false, true) => s.chars().map(|c| c.to_string()).collect(),
+            (false, false) => s.split(sep.as_str()).map(str::to_string).collect(),
+        }.into())
+    }),
+    spec("replace", 3, 3, |a| {
+        let from = text(at(a, 1));
+        if from.is_empty() { return Err("the text to replace must not be empty".into()); }
+        Ok(text(at(a, 0)).replace(&from, &text(at(a, 2))).into())
+    }),
+    spec("now", 0, 1, |a| match at(a, 0) {
+        Value::Null => Ok(Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true).into()),
+        f => strftime(&Utc::now(), &text(f)),
+    }),
+    spec("format_date", 2, 3, format_date),
+    spec("url_encode", 1, 1, |a| Ok(urlencoding::encode(&text(at(a, 0))).into_owned().into())),
+    spec("base64", 1, 1, |a| Ok(base64::engine::general_purpose::STANDARD.encode(text(at(a, 0))).into())),
+    spec("sha256", 1, 1, |a| Ok(hex(&Sha256::digest(text(at(a, 0)).as_bytes())).into())),
+    spec("hmac_sha256", 2, 2, |a| {
+        let mut mac = Hmac::<Sha256>::new_from_slice(text(at(a, 0)).as_bytes())
+            .map_err(|e| format!("invalid key: {e}"))?;
+        mac.update(text(at(a, 1)).as_bytes());
+        Ok(hex(&mac.finalize().into_bytes()).into())
+    }),
+    spec("uuid", 0, 0, |_| Ok(uuid::Uuid::new_v4().to_string().into())),
+];
+
+impl Spec {
+    fn eval(&self, h: &Helper<'_>) -> Result<Value, RenderError> {
+        let fail = |m: String| {
+            RenderError::from(RenderErrorReason::Other(format!(
+                "helper `{}`: {m}",
+                self.name
+            )))
+        };
+        if let Some(key) = h.hash().keys().next() {
+            return Err(fail(format!("named parameter `{key}` is not supported")));
+        }
+        // A missing path (`is_value_missing()`) reads as null here, even in strict mode.
+        let args: Vec<Value> = h.params().iter().map(|p| p.value().clone()).collect();
+        let n = args.len();
+        if n < self.min || n > self.max {
+            let expected = match self.max {
+                N => format!("at least {}", self.min),
+                max if max == self.min => format!("{max}"),
+                max => format!("{} to {max}", self.min),
+            };
+            return Err(fail(format!("expected {expected} parameter(s), got {n}")));
+        }
+        (self.f)(&args).map_err(fail)
+    }
+}
+
+/// Non-block use: handlebars' default `call`, which renders the value of `call_inner`.
+struct Inline<'a>(&'a Spec);
+
+impl HelperDef for Inline<'_> {
+    fn call_inner<'reg: 'rc, 'rc>(
+        &self,
+        h: &Helper<'rc>,
+        _: &'reg Handlebars<'reg>,
+        _: &'rc Context,
+        _: &mut RenderContext<'reg, 'rc>,
+    ) -> Result<ScopedJson<'rc>, RenderError> {
+        self.0.eval(h).map(ScopedJson::Derived)
+    }
+}
+
+impl HelperDef for Spec {
+    fn call_inner<'reg: 'rc, 'rc>(
+        &self,
+        h: &Helper<'rc>,
+        _: &'reg Handlebars<'reg>,
+        _: &'rc Context,
+        _: &mut RenderContext<'reg, 'rc>,
+    ) -> Result<ScopedJson<'rc>, RenderError> {
+        self.eval(h).map(ScopedJson::Derived)
+    }
+
+    /// Block use (`{{#eq a b}}..{{else}}..{{/eq}}`, as handlebars' built-ins allow):
+    /// renders the block when the value is truthy, the inverse otherwise.
+    fn call<'reg: 'rc, 'rc>(
+        &self,
+        h: &Helper<'rc>,
+        r: &'reg Handlebars<'reg>,
+        ctx: &'rc Context,
+        rc: &mut RenderContext<'reg, 'rc>,
+        out: &mut dyn Output,
+    ) -> HelperResult {
+        if !h.is_block() {
+            return Inline(self).call(h, r, ctx, rc, out);
+        }
+        let branch = if truthy(&self.eval(h)?) {
+            h.template()
+        } else {
+            h.inverse()
+        };
+        branch.map_or(Ok(()), |t| t.render(r, ctx, rc, out))
+    }
+}
+
+fn at(a: &[Value], i: usize) -> &Value {
+    const NULL: &Value = &Value::Null;
+    a.get(i).unwrap_or(NULL)
+}
+
+/// Text form: strings as is, null as "", anything else as compact JSON.
+fn text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        v => v.to_string(),
+    }
+}
+
+/// A value for error messages: compact JSON, cut after 80 characters.
+fn show(v: &Value) -> String {
+    let s = v.to_string();
+    match s.char_indices().nth(80) {
+        Some((i, _)) => format!("{}...", &s[..i]),
+        None => s,
+    }
+}
+
+fn truthy(v: &Value) -> bool {
+    match v {
+        Value::Bool(b) => *b,
+        Value::Null => false,
+        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
+        Value::String(s) => !s.is_empty(),
+        Value::Array(a) => !a.is_empty(),
+        Value::Object(m) => !m.is_empty(),
+    }
+}
+
+/// Numeric value: a JSON number, or a string parsing (after trim) as a finite f64.
+fn num(v: &Value) -> Option<f64> {
+    match v {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s.trim().parse::<f64>().ok().filter(|f| f.is_finite()),
+        _ => None,
+    }
+}
+
+/// Exact integer value (integers are computed and compared without going through f64).
+fn int(v: &Value) -> Option<i64> {
+    match v {
+        Value::Number(n) => n.as_i64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+fn need(v: &Value) -> Result<f64, String> {
+    num(v).ok_or_else(|| format!("expected a number, got {}", show(v)))
+}
+
+/// JSON number for `f`: an integer when integral and within i64, else a float.
+fn number(f: f64) -> Out {
+    if !f.is_finite() {
+        return Err("the result is not a finite number".into());
+    }
+    if f.fract() == 0.0 && f.abs() < 9.2e18 {
+        return Ok(Value::from(f as i64));
+    }
+    serde_json::Number::from_f64(f)
+        .map(Value::Number)
+        .ok_or_else(|| "the result is not a finite number".into())
+}
+
+fn fold(a: Args, iop: fn(i64, i64) -> Option<i64>, fop: fn(f64, f64) -> f64) -> Out {
+    let fs = a.iter().map(need).collect::<Result<Vec<_>, _>>()?;
+    if let Some(ints) = a.iter().map(int).collect::<Option<Vec<_>>>() {
+        if let Some((first, rest)) = ints.split_first() {
+            if let Some(r) = rest.iter().try_fold(*first, |acc, &x| iop(acc, x)) {
+                return Ok(r.into());
+            }
+        }
+    }
+    let (first, rest) = fs.split_first().ok_or("no operands")?;
+    number(rest.iter().fold(*first, |acc, &x| fop(acc, x)))
+}
+
+fn loose_eq(a: &Value, b: &Value) -> bool {
+    if a.is_number() || b.is_number() {
+        if let (Some(x), Some(y)) = (num(a), num(b)) {
+            return match (int(a), int(b)) {
+                (Some(i), Some(j)) => i == j,
+                _ => x == y,
+            };
+        }
+    }
+    a == b
+}
+
+fn compare(a: Args) -> Result<Ordering, String> {
+    let (x, y) = (at(a, 0), at(a, 1));
+    if let (Some(p), Some(q)) = (num(x), num(y)) {
+        if let (Some(i), Some(j)) = (int(x), int(y)) {
+            return Ok(i.cmp(&j));
+        }
+        return Ok(p.total_cmp(&q));
+    }
+    match (x, y) {
+        (Value::String(s), Value::String(t)) => Ok(s.cmp(t)),
+        _ => Err(format!("cannot compare {} with {}", show(x), show(y))),
+    }
+}
+
+/// Half away from zero, on the shortest decimal form of the number (so 2.675 -> 2.68).
+fn round(a: Args) -> Out {
+    let x = need(at(a, 0))?;
+    let digits = match at(a, 1) {
+        Value::Null => 0,
+        v => int(v)
+            .filter(|d| (-15..=15).contains(d))
+            .ok_or_else(|| format!("digits must be an integer from -15 to 15, got {}", show(v)))?,
+    };
+    let shift = |x: f64, d: i64| format!("{x}e{d}").parse::<f64>().map_err(|e| e.to_string());
+    number(shift(shift(x, digits)?.round(), -digits)?)
+}
+
+fn strftime<T: TimeZone>(dt: &DateTime<T>, fmt: &str) -> Out
+where
+    T::Offset: std::fmt::Display,
+{
+    let items = StrftimeItems::new(fmt)
+        .parse()
+        .map_err(|_| format!("invalid date format {}", show(&fmt.into())))?;
+    let mut s = String::new();
+    write!(s, "{}", dt.format_with_items(items.iter()))
+        .map_err(|_| format!("date format {} cannot be applied", show(&fmt.into())))?;
+    Ok(s.into())
+}
+
+fn format_date(a: Args) -> Out {
+    let tz: Tz = match at(a, 2) {
+        Value::Null => Tz::UTC,
+        v => text(v)
+            .trim()
+            .parse()
+            .map_err(|_| format!("unknown timezone {}", show(v)))?,
+    };
+    let v = at(a, 0);
+    let bad = || {
+        format!(
+            "expected an RFC 3339 date-time, a YYYY-MM-DD date or unix seconds, got {}",
+            show(v)
+        )
+    };
+    let s = v.as_str().map(str::trim).unwrap_or_default();
+    let dt = if let Some(secs) = num(v) {
+        if secs.abs() > 1e14 {
+            return Err(bad());
+        }
+        let whole = secs.floor();
+        DateTime::from_timestamp(whole as i64, ((secs - whole) * 1e9) as u32).ok_or_else(bad)?
+    } else if let Ok(dt) = DateTime::parse_from_rfc3339(s) {
+        dt.with_timezone(&Utc)
+    } else if let Ok(day) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        // A plain date is midnight in the requested timezone, so it keeps its day.
+        let midnight = day.and_hms_opt(0, 0, 0).ok_or_else(bad)?;
+        match tz.from_local_datetime(&midnight).earliest() {
+            Some(local) => local.with_timezone(&Utc),
+            None => Utc.from_utc_datetime(&midnight),
+        }
+    } else {
+        return Err(bad());
+    };
+    strftime(&dt.with_timezone(&tz), &text(at(a, 1)))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn hb() -> Handlebars<'static> {
+        let mut hb = Handlebars::new();
+        hb.set_strict_mode(true);
+        hb.register_escape_fn(handlebars::no_escape);
+        register(&mut hb);
+        hb
+    }
+
+    fn data() -> Value {
+        json!({"amount": "750", "obj": {"k": 1}, "a": [1, 2], "b": ["x"], "n": null,
+               "s": "  Hé Ho  ", "flag": true, "when": "2026-03-29", "ts": 1774747800})
+    }
+
+    fn render(tpl: &str) -> Result<String, String> {
+        hb().render_template(tpl, &data())
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn renders_expected_values() {
+        #[rustfmt::skip]
+        let cases = [
+            ("{{ json (add 1 2) }}", "3"),
+            ("{{ add \"1.5\" 2 }}", "3.5"),
+            ("{{ add 1 2 3 }}|{{ sub 5 7 }}|{{ mul 2 \"3\" 4 }}|{{ div 7 2 }}", "6|-2|24|3.5"),
+            ("{{ json (div 6 3) }}|{{ json (mul 0.5 4) }}", "2|2"),
+            ("{{ add 9223372036854775807 1 }}", "9.223372036854776e+18"),
+            ("{{ round 2.675 2 }}|{{ round -2.5 }}|{{ round 1234 -2 }}|{{ round \"0.125\" 2 }}", "2.68|-3|1200|0.13"),
+            ("{{ default missing.path \"x\" }}|{{ default n 1 }}|{{ default \"\" 2 }}|{{ default 0 3 }}", "x|1|2|0"),
+            ("{{ json obj }}|{{ json missing }}|{{ json \"q\" }}|{{ json (json a) }}", "{\"k\":1}|null|\"q\"|\"[1,2]\""),
+            ("{{ upper s }}|{{ lower \"AbC\" }}|[{{ trim s }}]|{{ upper n }}|{{ upper obj }}", "  HÉ HO  |abc|[Hé Ho]||{\"K\":1}"),
+            ("{{ len a }}|{{ len \"héé\" }}|{{ len obj }}|{{ len n }}|{{ len missing }}", "2|3|1|0|0"),
+            ("{{ eq amount 750 }}|{{ eq \"750\" \"750.0\" }}|{{ eq 1 1.0 }}|{{ eq obj obj }}|{{ eq n missing }}", "true|false|true|true|true"),
+            ("{{ ne 1 2 }}|{{ ne \"a\" \"a\" }}|{{ eq flag true }}|{{ eq \"1\" true }}", "true|false|true|false"),
+            ("{{ gte amount 500 }}|{{ gt \"10\" \"9\" }}|{{ lt \"2026-01-02\" \"2026-01-10\" }}|{{ lte 3 3 }}", "true|true|true|true"),
+            ("{{ gt \"b\" \"a\" }}|{{ lt 2 1.5 }}", "true|false"),
+            ("{{ and 1 \"x\" flag }}|{{ and 1 0 }}|{{ or n \"\" a }}|{{ or (json n) }}|{{ not obj }}|{{ not missing }}", "true|false|true|true|false|true"),
+            ("{{ concat \"a\" 1 n flag }}|{{ json (concat a b) }}|{{ concat obj }}", "a1true|[1,2,\"x\"]|{\"k\":1}"),
+            ("{{ join (split \"a,b\" \",\") \"-\" }}|{{ join a }}|{{ json (split \"\" \",\") }}|{{ json (split \"ab\" \"\") }}", "a-b|1,2|[]|[\"a\",\"b\"]"),
+            ("{{ replace \"a-b-c\" \"-\" \"+\" }}", "a+b+c"),
+            ("{{ format_date \"2026-03-29T01:30:00Z\" \"%H:%M\" \"Europe/Paris\" }}", "03:30"),
+            ("{{ format_date \"2026-03-29T00:30:00Z\" \"%H:%M %Z\" \"Europe/Paris\" }}", "01:30 CET"),
+            ("{{ format_date when \"%d/%m/%Y %H:%M\" \"America/New_York\" }}", "29/03/2026 00:00"),
+            ("{{ format_date ts \"%Y-%m-%dT%H:%M:%S\" }}|{{ format_date \"1774747800\" \"%s\" }}", "2026-03-29T01:30:00|1774747800"),
+            ("{{ url_encode \"a b&c/é\" }}|{{ base64 \"hi\" }}", "a%20b%26c%2F%C3%A9|aGk="),
+            ("{{ sha256 \"abc\" }}", "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"),
+            ("{{ hmac_sha256 \"key\" \"The quick brown fox jumps over the lazy dog\" }}",
+             "f7bc83f430538424b13298e6aa6fb143ef4d59a14946175997479dbc2d1a3cd8"),
+            ("{{#gt amount 100}}big{{else}}small{{/gt}}|{{#if (eq amount 750)}}yes{{/if}}", "big|yes"),
+        ];
+        for (tpl, want) in cases {
+            assert_eq!(render(tpl).as_deref(), Ok(want), "template {tpl}");
+        }
+    }
+
+    #[test]
+    fn reports_errors_naming_the_helper() {
+        #[rustfmt::skip]
+        let cases = [
+            ("{{ div 1 0 }}", "helper `div`: division by zero"),
+            ("{{ gt obj 1 }}", "helper `gt`: cannot compare {\"k\":1} with 1"),
+            ("{{ lt missing 1 }}", "helper `lt`: cannot compare null with 1"),
+            ("{{ gte 1 \"abc\" }}", "cannot compare 1 with \"abc\""),
+            ("{{ add 1 \"abc\" }}", "helper `add`: expected a number, got \"abc\""),
+            ("{{ and }}", "helper `and`: expected at least 1 parameter(s), got 0"),
+            ("{{ add 1 }}", "helper `add`: expected at least 2 parameter(s), got 1"),
+            ("{{ sub 1 2 3 }}", "helper `sub`: expected 2 parameter(s), got 3"),
+            ("{{ add \"1e308\" \"1e308\" }}", "helper `add`: the result is not a finite number"),
+            ("{{ round 1.5 0.5 }}", "helper `round`: digits must be"),
+            ("{{ len 3 }}", "helper `len`: expected an array"),
+            ("{{ join \"a\" }}", "helper `join`: expected an array"),
+            ("{{ replace \"a\" \"\" \"b\" }}", "helper `replace`"),
+            ("{{ format_date \"2026-01-01\" \"%Q\" }}", "helper `format_date`: invalid date format \"%Q\""),
+            ("{{ now \"%Y %\" }}", "helper `now`: invalid date format"),
+            ("{{ format_date \"yesterday\" \"%Y\" }}", "helper `format_date`: expected an RFC 3339"),
+            ("{{ format_date \"1e20\" \"%Y\" }}", "helper `format_date`: expected an RFC 3339"),
+            ("{{ format_date when \"%Y\" \"Mars/Olympus\" }}", "unknown timezone \"Mars/Olympus\""),
+            ("{{ uuid 1 }}", "helper `uuid`: expected 0 parameter(s), got 1"),
+            ("{{ add 1 2 x=1 }}", "helper `add`: named parameter `x` is not supported"),
+        ];
+        for (tpl, want) in cases {
+            let err = render(tpl).expect_err(tpl);
+            assert!(err.contains(want), "template {tpl}: {err}");
+        }
+    }
+
+    #[test]
+    fn now_uuid_and_names() {
+        let now = render("{{ now }}").unwrap();
+        assert!(
+            DateTime::parse_from_rfc3339(&now).is_ok() && now.ends_with('Z'),
+            "{now}"
+        );
+        assert_eq!(now.len(), "2026-11-24T10:00:00Z".len());
+        assert_eq!(render("{{ now \"%Y\" }}").unwrap().len(), 4);
+        let id = render("{{ uuid }}").unwrap();
+        assert_eq!(
+            uuid::Uuid::parse_str(&id).map(|u| u.get_version_num()),
+            Ok(4)
+        );
+        let names: Vec<_> = SPECS.iter().map(|s| s.name).collect();
+        assert_eq!(names, HELPER_NAMES);
+    }
+}
