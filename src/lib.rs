@@ -4,6 +4,7 @@
 //! -> `engine` (executes). The CLI sits on top and is the only part that prints.
 
 pub mod diagnostic;
+pub mod engine;
 pub mod load;
 pub mod model;
 pub mod plan;

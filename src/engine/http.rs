@@ -1,0 +1,329 @@
+//! The http step: build the request once from the plan, send it with retries.
+//!
+//! The request is evaluated once per step, so every retry sends exactly the
+//! same method, URL, headers and body.
+
+use std::time::Duration;
+
+use handlebars::Context;
+use serde_json::{json, Map, Value};
+
+use super::redact::Redactor;
+use super::StepError;
+use crate::model::HttpMethod;
+use crate::plan::{EvalError, HttpBody, HttpPlan};
+
+/// Responses larger than this are refused rather than held in memory.
+pub const MAX_RESPONSE_BYTES: usize = 16 * 1024 * 1024;
+
+/// A fully evaluated request.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub method: HttpMethod,
+    pub url: reqwest::Url,
+    pub headers: Vec<(String, String)>,
+    pub body: Body,
+}
+
+#[derive(Debug, Clone)]
+pub enum Body {
+    None,
+    Json(Value),
+    Form(Vec<(String, String)>),
+    Text(String),
+}
+
+impl Request {
+    pub fn build(plan: &HttpPlan, ctx: &Context) -> Result<Request, EvalError> {
+        let target = text(plan.target.eval_ref(ctx)?.as_ref());
+        let url_text = match &plan.base_url {
+            Some(base) => {
+                let base = text(base.eval_ref(ctx)?.as_ref());
+                if target.starts_with("http://") || target.starts_with("https://") {
+                    target
+                } else {
+                    format!(
+                        "{}/{}",
+                        base.trim_end_matches('/'),
+                        target.trim_start_matches('/')
+                    )
+                }
+            }
+            None => target,
+        };
+        let mut url = reqwest::Url::parse(&url_text)
+            .map_err(|e| EvalError(format!("invalid URL `{url_text}`: {e}")))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(EvalError(format!(
+                "invalid URL `{url_text}`: only http and https are supported"
+            )));
+        }
+        if !plan.query.is_empty() {
+            let mut pairs = Vec::new();
+            for (key, expr) in &plan.query {
+                flatten(key, expr.eval_ref(ctx)?.as_ref(), &mut pairs);
+            }
+            if !pairs.is_empty() {
+                url.query_pairs_mut().extend_pairs(pairs);
+            }
+        }
+        let mut headers = Vec::with_capacity(plan.headers.len());
+        for (name, expr) in &plan.headers {
+            let value = expr.eval_ref(ctx)?;
+            if !value.is_null() {
+                headers.push((name.clone(), text(&value)));
+            }
+        }
+        let body = match &plan.body {
+            HttpBody::None => Body::None,
+            HttpBody::Json(expr) => Body::Json(expr.eval(ctx)?),
+            HttpBody::Text(expr) => Body::Text(text(expr.eval_ref(ctx)?.as_ref())),
+            HttpBody::Form(fields) => {
+                let mut pairs = Vec::new();
+                for (key, expr) in fields {
+                    flatten(key, expr.eval_ref(ctx)?.as_ref(), &mut pairs);
+                }
+                Body::Form(pairs)
+            }
+        };
+        Ok(Request {
+            method: plan.method,
+            url,
+            headers,
+            body,
+        })
+    }
+
+    /// `POST https://host/path`, masked.
+    pub fn summary(&self, redactor: &Redactor) -> String {
+        redactor.string(format!("{} {}", self.method.as_str(), self.url))
+    }
+
+    /// What a dry run shows instead of sending: the exact request, masked.
+    pub fn describe(&self, redactor: &Redactor) -> Value {
+        let headers: Map<String, Value> = self
+            .headers
+            .iter()
+            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+            .collect();
+        let body = match &self.body {
+            Body::None => Value::Null,
+            Body::Json(v) => v.clone(),
+            Body::Text(t) => Value::String(t.clone()),
+            Body::Form(pairs) => Value::Object(
+                pairs
+                    .iter()
+                    .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+                    .collect(),
+            ),
+        };
+        let mut described = json!({
+            "method": self.method.as_str(),
+            "url": self.url.as_str(),
+            "headers": headers,
+            "body": body,
+        });
+        redactor.value(&mut described);
+        described
+    }
+
+    /// Sends once. Statuses outside `expect` are errors (retryable for 429 and 5xx).
+    pub async fn send(
+        &self,
+        client: &reqwest::Client,
+        timeout: Duration,
+        expect: Option<&[u16]>,
+    ) -> Result<Response, StepError> {
+        let method =
+            reqwest::Method::from_bytes(self.method.as_str().as_bytes()).expect("known method");
+        let mut builder = client.request(method, self.url.clone()).timeout(timeout);
+        for (name, value) in &self.headers {
+            builder = builder.header(name.as_str(), value.as_str());
+        }
+        builder = match &self.body {
+            Body::None => builder,
+            Body::Json(v) => builder.json(v),
+            Body::Text(t) => builder.body(t.clone()),
+            Body::Form(pairs) => builder
+                .header(
+                    reqwest::header::CONTENT_TYPE,
+                    "application/x-www-form-urlencoded",
+                )
+                .body(serde_urlencoded_pairs(pairs)),
+        };
+        let mut response = builder
+            .send()
+            .await
+            .map_err(|e| transport_error(&e, timeout))?;
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_retry_after);
+        let mut headers = Map::new();
+        for (name, value) in response.headers() {
+            let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+            match headers.get_mut(name.as_str()) {
+                Some(Value::String(existing)) => {
+                    existing.push_str(", ");
+                    existing.push_str(&value);
+                }
+                _ => {
+                    headers.insert(name.as_str().to_owned(), Value::String(value));
+                }
+            }
+        }
+        let is_json = headers
+            .get("content-type")
+            .and_then(Value::as_str)
+            .is_some_and(|ct| ct.contains("json"));
+        if response
+            .content_length()
+            .is_some_and(|n| n as usize > MAX_RESPONSE_BYTES)
+        {
+            return Err(StepError::fatal(format!(
+                "the response is larger than {MAX_RESPONSE_BYTES} bytes"
+            )));
+        }
+        let mut bytes = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| transport_error(&e, timeout))?
+        {
+            if bytes.len() + chunk.len() > MAX_RESPONSE_BYTES {
+                return Err(StepError::fatal(format!(
+                    "the response is larger than {MAX_RESPONSE_BYTES} bytes"
+                )));
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else if is_json {
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
+        } else {
+            Value::String(String::from_utf8_lossy(&bytes).into_owned())
+        };
+        let ok = match expect {
+            Some(list) => list.contains(&status),
+            None => (200..300).contains(&status),
+        };
+        if !ok {
+            let retryable = status == 429 || status >= 500;
+            let mut message = format!("{} {} answered {status}", self.method.as_str(), self.url);
+            let snippet = match &body {
+                Value::Null => String::new(),
+                Value::String(s) => s.chars().take(200).collect(),
+                other => other.to_string().chars().take(200).collect(),
+            };
+            if !snippet.is_empty() {
+                message.push_str(&format!(": {snippet}"));
+            }
+            return Err(StepError {
+                message,
+                retryable,
+                retry_after,
+                status: Some(status),
+            });
+        }
+        Ok(Response {
+            status,
+            headers,
+            body,
+        })
+    }
+}
+
+pub struct Response {
+    pub status: u16,
+    pub headers: Map<String, Value>,
+    pub body: Value,
+}
+
+impl Response {
+    pub fn into_output(self) -> Value {
+        json!({ "status": self.status, "headers": self.headers, "body": self.body })
+    }
+}
+
+fn transport_error(error: &reqwest::Error, timeout: Duration) -> StepError {
+    if error.is_timeout() {
+        return StepError::retryable(format!(
+            "no answer within {}",
+            crate::model::Duration(timeout)
+        ));
+    }
+    let mut message = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        message = format!("{message}: {cause}");
+        source = cause.source();
+    }
+    StepError::retryable(message)
+}
+
+/// Seconds, or an HTTP date.
+fn parse_retry_after(value: &str) -> Option<Duration> {
+    if let Ok(seconds) = value.trim().parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let when = chrono::DateTime::parse_from_rfc2822(value.trim()).ok()?;
+    let wait = when
+        .signed_duration_since(chrono::Utc::now())
+        .to_std()
+        .unwrap_or_default();
+    Some(wait)
+}
+
+fn text(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+fn flatten(key: &str, value: &Value, pairs: &mut Vec<(String, String)>) {
+    match value {
+        Value::Null => {}
+        Value::Array(items) => items.iter().for_each(|v| flatten(key, v, pairs)),
+        other => pairs.push((key.to_owned(), text(other))),
+    }
+}
+
+fn serde_urlencoded_pairs(pairs: &[(String, String)]) -> String {
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{}={}", urlencoding::encode(k), urlencoding::encode(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_reads_seconds_and_dates() {
+        assert_eq!(parse_retry_after("3"), Some(Duration::from_secs(3)));
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(parse_retry_after("soon"), None);
+    }
+
+    #[test]
+    fn query_values_flatten() {
+        let mut pairs = Vec::new();
+        flatten("tag", &serde_json::json!(["a", 1, null]), &mut pairs);
+        flatten("n", &serde_json::json!(null), &mut pairs);
+        assert_eq!(
+            pairs,
+            vec![("tag".into(), "a".into()), ("tag".into(), "1".into())]
+        );
+    }
+}
