@@ -3,8 +3,11 @@
 //! Data flows one way: `load` (text to model) -> `plan` (validated, compiled)
 //! -> `engine` (executes). The CLI sits on top and is the only part that prints.
 
+pub mod catalog;
 pub mod diagnostic;
 pub mod engine;
+pub mod graph;
 pub mod load;
 pub mod model;
 pub mod plan;
+pub mod schema;

@@ -1,1 +1,7 @@
-fn main() {}
+//! The `scenarist` binary: parses arguments and hands over to the library.
+
+mod cli;
+
+fn main() -> std::process::ExitCode {
+    cli::main()
+}

@@ -35,9 +35,30 @@ impl LoadedScenario {
     }
 }
 
+/// Why a file could not be loaded.
+#[derive(Debug)]
+pub struct LoadFailure {
+    pub diagnostics: Vec<Diagnostic>,
+    /// When only some steps were unreadable: the scenario with those steps
+    /// replaced by placeholders, so that the rest can still be checked.
+    pub partial: Option<Box<LoadedScenario>>,
+    /// Field paths of the unreadable steps (`steps[2]`).
+    pub failed_steps: Vec<String>,
+}
+
+impl From<Vec<Diagnostic>> for LoadFailure {
+    fn from(diagnostics: Vec<Diagnostic>) -> Self {
+        LoadFailure {
+            diagnostics,
+            partial: None,
+            failed_steps: Vec::new(),
+        }
+    }
+}
+
 /// Reads and parses one file. Every problem found is returned.
-pub fn load_file(file: &Path) -> Result<LoadedScenario, Vec<Diagnostic>> {
-    let whole = |message: String| vec![Diagnostic::new(file, None, "", message)];
+pub fn load_file(file: &Path) -> Result<LoadedScenario, LoadFailure> {
+    let whole = |message: String| LoadFailure::from(vec![Diagnostic::new(file, None, "", message)]);
     let bytes = std::fs::read(file).map_err(|e| whole(format!("cannot read the file: {e}")))?;
     if bytes.len() > MAX_FILE_BYTES {
         return Err(whole(format!(
@@ -56,18 +77,19 @@ pub fn load_file(file: &Path) -> Result<LoadedScenario, Vec<Diagnostic>> {
 }
 
 /// Parses scenario text; `file` is only used in messages.
-pub fn load_str(file: &Path, source: String) -> Result<LoadedScenario, Vec<Diagnostic>> {
+pub fn load_str(file: &Path, source: String) -> Result<LoadedScenario, LoadFailure> {
     if source.len() > MAX_FILE_BYTES {
         return Err(vec![Diagnostic::new(
             file,
             None,
             "",
             format!("the text is larger than {MAX_FILE_BYTES} bytes"),
-        )]);
+        )]
+        .into());
     }
     let document: Yaml = match serde_yaml::from_str(&source) {
         Ok(doc) => doc,
-        Err(e) => return Err(vec![syntax_diagnostic(file, &e)]),
+        Err(e) => return Err(vec![syntax_diagnostic(file, &e)].into()),
     };
     let source_map = SourceMap::build(&source);
     let errors = Errors {
@@ -81,24 +103,34 @@ pub fn load_str(file: &Path, source: String) -> Result<LoadedScenario, Vec<Diagn
             return Err(vec![errors.at(
                 "",
                 "the file is empty: a scenario needs at least `name` and `steps`",
-            )])
+            )]
+            .into())
         }
         _ => {
             return Err(vec![errors.at(
                 "",
                 "a scenario file must be a YAML mapping with `name` and `steps`",
-            )])
+            )]
+            .into())
         }
     };
 
     let mut diagnostics = Vec::new();
+    let mut failed_steps = Vec::new();
     let header = errors.read::<Scenario<Yaml>>(document.clone(), "");
-    let steps = read_steps(&errors, mapping.get("steps"), "steps", &mut diagnostics);
+    let steps = read_steps(
+        &errors,
+        mapping.get("steps"),
+        "steps",
+        &mut diagnostics,
+        &mut failed_steps,
+    );
     let on_failure = read_steps(
         &errors,
         mapping.get("on_failure"),
         "on_failure",
         &mut diagnostics,
+        &mut failed_steps,
     );
     let header = match header {
         Ok(h) => Some(h),
@@ -110,30 +142,36 @@ pub fn load_str(file: &Path, source: String) -> Result<LoadedScenario, Vec<Diagn
             None
         }
     };
-    match (header, diagnostics.is_empty()) {
-        (Some(h), true) => {
-            let scenario = Scenario {
-                name: h.name,
-                description: h.description,
-                owner: h.owner,
-                tags: h.tags,
-                env: h.env,
-                vars: h.vars,
-                connections: h.connections,
-                trigger: h.trigger,
-                input: h.input,
-                steps,
-                on_failure,
-                settings: h.settings,
-            };
-            Ok(LoadedScenario {
-                file: file.to_path_buf(),
-                source,
-                scenario,
-                source_map,
-            })
-        }
-        _ => Err(diagnostics),
+    let Some(h) = header else {
+        return Err(diagnostics.into());
+    };
+    let loaded = LoadedScenario {
+        file: file.to_path_buf(),
+        source,
+        scenario: Scenario {
+            name: h.name,
+            description: h.description,
+            owner: h.owner,
+            tags: h.tags,
+            env: h.env,
+            vars: h.vars,
+            connections: h.connections,
+            trigger: h.trigger,
+            input: h.input,
+            steps,
+            on_failure,
+            settings: h.settings,
+        },
+        source_map,
+    };
+    if diagnostics.is_empty() {
+        Ok(loaded)
+    } else {
+        Err(LoadFailure {
+            diagnostics,
+            partial: Some(Box::new(loaded)),
+            failed_steps,
+        })
     }
 }
 
@@ -142,18 +180,39 @@ fn read_steps(
     list: Option<&Yaml>,
     field: &str,
     diagnostics: &mut Vec<Diagnostic>,
+    failed: &mut Vec<String>,
 ) -> Vec<Step> {
     let Some(Yaml::Sequence(items)) = list else {
         return Vec::new();
     };
     let mut steps = Vec::with_capacity(items.len());
     for (index, item) in items.iter().enumerate() {
-        match errors.read::<Step>(item.clone(), &join_index(field, index)) {
+        let path = join_index(field, index);
+        match errors.read::<Step>(item.clone(), &path) {
             Ok(step) => steps.push(step),
-            Err(d) => diagnostics.push(d),
+            Err(d) => {
+                diagnostics.push(d);
+                steps.push(placeholder_step(index));
+                failed.push(path);
+            }
         }
     }
     steps
+}
+
+/// Stands in for an unreadable step so the others keep their index.
+fn placeholder_step(index: usize) -> Step {
+    let raw = crate::model::RawStep {
+        id: format!("__unreadable_step_{index}")
+            .parse()
+            .expect("valid id"),
+        set: Some(serde_json::Map::from_iter([(
+            "unreadable".to_owned(),
+            serde_json::Value::Null,
+        )])),
+        ..crate::model::RawStep::default()
+    };
+    Step::try_from(raw).expect("one kind")
 }
 
 fn syntax_diagnostic(file: &Path, error: &serde_yaml::Error) -> Diagnostic {
@@ -258,6 +317,9 @@ fn improve_message(raw: &str) -> String {
         return format!("missing required key `{field}`");
     }
     raw.replace("invalid type: ", "wrong type: found ")
+        .replace("expected u16", "expected a whole number")
+        .replace("expected u32", "expected a whole number")
+        .replace("expected u64", "expected a whole number")
 }
 
 #[cfg(test)]
@@ -267,7 +329,7 @@ mod tests {
     fn errors_of(text: &str) -> Vec<String> {
         load_str(Path::new("t.yaml"), text.to_owned())
             .map(|_| Vec::new())
-            .unwrap_or_else(|ds| ds.iter().map(|d| d.to_string()).collect())
+            .unwrap_or_else(|f| f.diagnostics.iter().map(|d| d.to_string()).collect())
     }
 
     #[test]

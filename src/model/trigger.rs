@@ -8,7 +8,7 @@ use super::values::Duration;
 
 /// Exactly one trigger; `manual` when absent.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case", deny_unknown_fields)]
+#[serde(rename_all = "snake_case", try_from = "RawTrigger")]
 pub enum Trigger {
     Manual(Manual),
     Webhook(Webhook),
@@ -55,7 +55,7 @@ fn default_webhook_method() -> HttpMethod {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case", deny_unknown_fields)]
+#[serde(rename_all = "snake_case", try_from = "RawWebhookAuth")]
 pub enum WebhookAuth {
     /// An HMAC-SHA256 signature of the raw body, compared in constant time.
     HmacSha256 {
@@ -101,4 +101,82 @@ pub enum CatchUp {
     #[default]
     Last,
     All,
+}
+
+/// The written form of a trigger: one key naming the kind. serde_yaml reads
+/// enums only from YAML tags, so the choice is made here, with a clear message.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "Trigger", extend("minProperties" = 1, "maxProperties" = 1))]
+struct RawTrigger {
+    manual: Option<Manual>,
+    webhook: Option<Webhook>,
+    schedule: Option<Schedule>,
+}
+
+impl TryFrom<RawTrigger> for Trigger {
+    type Error = String;
+
+    fn try_from(raw: RawTrigger) -> Result<Self, Self::Error> {
+        let mut found: Vec<Trigger> = Vec::new();
+        found.extend(raw.manual.map(Trigger::Manual));
+        found.extend(raw.webhook.map(Trigger::Webhook));
+        found.extend(raw.schedule.map(Trigger::Schedule));
+        match found.len() {
+            1 => Ok(found.pop().expect("one trigger")),
+            0 => Err("a trigger needs one of manual, webhook or schedule".to_owned()),
+            _ => Err(format!(
+                "a scenario has exactly one trigger, found {}",
+                found
+                    .iter()
+                    .map(Trigger::kind)
+                    .collect::<Vec<_>>()
+                    .join(" and ")
+            )),
+        }
+    }
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "WebhookAuth", extend("minProperties" = 1, "maxProperties" = 1))]
+struct RawWebhookAuth {
+    hmac_sha256: Option<HmacAuth>,
+    token: Option<TokenAuth>,
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct HmacAuth {
+    header: String,
+    secret: String,
+    #[serde(default)]
+    prefix: String,
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct TokenAuth {
+    header: String,
+    secret: String,
+}
+
+impl TryFrom<RawWebhookAuth> for WebhookAuth {
+    type Error = String;
+
+    fn try_from(raw: RawWebhookAuth) -> Result<Self, Self::Error> {
+        match (raw.hmac_sha256, raw.token) {
+            (Some(h), None) => Ok(WebhookAuth::HmacSha256 {
+                header: h.header,
+                secret: h.secret,
+                prefix: h.prefix,
+            }),
+            (None, Some(t)) => Ok(WebhookAuth::Token {
+                header: t.header,
+                secret: t.secret,
+            }),
+            (None, None) => Err("`auth` needs `hmac_sha256` or `token`".to_owned()),
+            (Some(_), Some(_)) => Err("`auth` takes `hmac_sha256` or `token`, not both".to_owned()),
+        }
+    }
 }

@@ -38,9 +38,19 @@ impl FromStr for Duration {
             "h" => 3_600_000,
             "d" => 86_400_000,
             _ => {
-                return Err(format!(
-                    "invalid duration `{text}`: unknown unit `{unit}` (use ms, s, m, h or d, e.g. `10s`)"
-                ))
+                let word = unit.trim().to_ascii_lowercase();
+                let short = match word.trim_end_matches('s') {
+                    "millisecond" | "msec" => Some("ms"),
+                    "second" | "sec" => Some("s"),
+                    "minute" | "min" => Some("m"),
+                    "hour" | "hr" => Some("h"),
+                    "day" => Some("d"),
+                    _ => None,
+                };
+                return Err(match short {
+                    Some(u) => format!("invalid duration `{text}`: write `{number}{u}` (a number and ms, s, m, h or d, no space)"),
+                    None => format!("invalid duration `{text}`: unknown unit `{}` (use ms, s, m, h or d, e.g. `10s`)", unit.trim()),
+                });
             }
         };
         let millis = number
@@ -116,10 +126,20 @@ macro_rules! identifier {
                 if valid(text) {
                     Ok(Self(text.to_owned()))
                 } else {
-                    Err(format!(
-                        concat!("invalid ", $what, " `{}`: use only ", $pattern),
-                        text
-                    ))
+                    let suggestion: String = text
+                        .trim()
+                        .to_ascii_lowercase()
+                        .chars()
+                        .map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '_' })
+                        .collect();
+                    let hint = if !suggestion.is_empty() && valid(&suggestion.replace('-', "_")) && suggestion.replace('-', "_") != text {
+                        format!(", e.g. `{}`", suggestion.replace('-', "_"))
+                    } else if !suggestion.is_empty() && valid(&suggestion) && suggestion != text {
+                        format!(", e.g. `{suggestion}`")
+                    } else {
+                        String::new()
+                    };
+                    Err(format!(concat!("invalid ", $what, " `{}`: it must match ", $pattern, "{}"), text, hint))
                 }
             }
         }
@@ -173,6 +193,13 @@ identifier!(
     }
 );
 
+impl StepId {
+    /// Whether `text` would be a valid step id (also used for loop variable names).
+    pub fn from_str_checked(text: &str) -> bool {
+        text.parse::<StepId>().is_ok()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -217,12 +244,5 @@ mod tests {
         assert!("1st".parse::<StepId>().is_err());
         assert!("deal-won".parse::<ScenarioName>().is_ok());
         assert!("-x".parse::<ScenarioName>().is_err());
-    }
-}
-
-impl StepId {
-    /// Whether `text` would be a valid step id (also used for loop variable names).
-    pub fn from_str_checked(text: &str) -> bool {
-        text.parse::<StepId>().is_ok()
     }
 }

@@ -16,7 +16,7 @@ use super::{
     RoutePlan, RouterPlan, ScheduleTrigger, DEFAULT_REQUEST_TIMEOUT,
 };
 use crate::diagnostic::{did_you_mean, Diagnostic};
-use crate::load::LoadedScenario;
+use crate::load::{join_index, join_key, LoadedScenario};
 use crate::model::{Concurrency, Condition, Step, StepKind, Trigger, WebhookAuth};
 
 /// Names a template may start with, wherever it is.
@@ -180,21 +180,47 @@ impl Compiler<'_> {
         }
     }
 
-    /// Compiles a value and checks what it reads.
+    /// Compiles a value and checks what it reads, leaf by leaf so that every
+    /// problem points at its own field.
     fn expr(&mut self, value: &Value, path: &str, scope: &Scope) -> Expr {
-        match Expr::compile(value) {
-            Ok(expr) => {
-                let mut refs = Vec::new();
-                expr.references(&mut refs);
-                self.check_references(&refs, path, scope);
-                expr
-            }
-            Err(errors) => {
-                for (sub, message) in errors {
-                    self.error(&format!("{path}{sub}"), message);
+        match value {
+            Value::Object(map) => {
+                let fields: Vec<(String, Expr)> = map
+                    .iter()
+                    .map(|(k, v)| (k.clone(), self.expr(v, &join_key(path, k), scope)))
+                    .collect();
+                if fields.iter().all(|(_, e)| e.is_literal()) {
+                    Expr::Literal(value.clone())
+                } else {
+                    Expr::Object(fields)
                 }
-                Expr::Literal(Value::Null)
             }
+            Value::Array(items) => {
+                let items: Vec<Expr> = items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, v)| self.expr(v, &join_index(path, i), scope))
+                    .collect();
+                if items.iter().all(Expr::is_literal) {
+                    Expr::Literal(value.clone())
+                } else {
+                    Expr::Array(items)
+                }
+            }
+            leaf => match Expr::compile(leaf) {
+                Ok(expr) => {
+                    let mut refs = Vec::new();
+                    expr.references(&mut refs);
+                    self.check_references(&refs, path, scope);
+                    expr
+                }
+                Err(errors) => {
+                    for (sub, message) in errors {
+                        self.error(&format!("{path}{sub}"), message);
+                    }
+                    Expr::Literal(Value::Null)
+                }
+            },
         }
     }
 
@@ -203,20 +229,19 @@ impl Compiler<'_> {
     }
 
     fn cond(&mut self, condition: &Condition, path: &str, scope: &Scope) -> Cond {
-        match Cond::compile(condition) {
-            Ok(cond) => {
-                let mut refs = Vec::new();
-                cond.references(&mut refs);
-                self.check_references(&refs, path, scope);
-                cond
-            }
-            Err(errors) => {
-                for (sub, message) in errors {
-                    self.error(&format!("{path}{sub}"), message);
-                }
-                Cond::Literal(false)
+        let (cond, errors) = Cond::compile_all(condition);
+        let failed: Vec<String> = errors.iter().map(|(sub, _)| sub.clone()).collect();
+        for (sub, message) in errors {
+            self.error(&format!("{path}{sub}"), message);
+        }
+        let mut refs = Vec::new();
+        cond.references_at(String::new(), &mut refs);
+        for (sub, segments) in refs {
+            if !failed.contains(&sub) {
+                self.check_references(&[segments], &format!("{path}{sub}"), scope);
             }
         }
+        cond
     }
 
     fn check_references(&mut self, refs: &[Vec<String>], path: &str, scope: &Scope) {
@@ -458,12 +483,12 @@ impl Compiler<'_> {
         match jsonschema::validator_for(&input.schema) {
             Ok(v) => Some(v),
             Err(e) => {
-                let at = e.schema_path.to_string();
-                let path = if at.is_empty() || at == "/" {
-                    "input.schema".to_owned()
-                } else {
-                    format!("input.schema{}", at.replace('/', "."))
-                };
+                // The error's instance is the user's schema: point inside it.
+                let at = e.instance_path.to_string();
+                let path = at
+                    .split('/')
+                    .filter(|s| !s.is_empty())
+                    .fold("input.schema".to_owned(), |p, seg| join_key(&p, seg));
                 self.error(&path, format!("invalid JSON Schema: {e}"));
                 None
             }

@@ -50,13 +50,20 @@ pub enum Op {
 impl Cond {
     /// Compiles a condition; errors carry the path below the condition (`.all[1].value`).
     pub fn compile(condition: &Condition) -> Result<Cond, Vec<(String, String)>> {
-        let mut errors = Vec::new();
-        let cond = compile_at(condition, String::new(), &mut errors);
+        let (cond, errors) = Cond::compile_all(condition);
         if errors.is_empty() {
             Ok(cond)
         } else {
             Err(errors)
         }
+    }
+
+    /// Compiles what can be compiled and returns every error, so that a
+    /// validator can still check the references of the valid parts.
+    pub fn compile_all(condition: &Condition) -> (Cond, Vec<(String, String)>) {
+        let mut errors = Vec::new();
+        let cond = compile_at(condition, String::new(), &mut errors);
+        (cond, errors)
     }
 
     pub fn eval(&self, ctx: &Context) -> Result<bool, EvalError> {
@@ -100,16 +107,32 @@ impl Cond {
         }
     }
 
-    pub fn references(&self, out: &mut Vec<Vec<String>>) {
+    /// Every context path read, with the part of the condition that reads it
+    /// (`.all[1].value`), so that problems point at the right line.
+    pub fn references_at(&self, at: String, out: &mut Vec<(String, Vec<String>)>) {
+        let mut collect = |sub: String, expr: &Expr| {
+            let mut refs = Vec::new();
+            expr.references(&mut refs);
+            out.extend(refs.into_iter().map(|r| (sub.clone(), r)));
+        };
         match self {
             Cond::Literal(_) => {}
-            Cond::All(items) | Cond::Any(items) => items.iter().for_each(|c| c.references(out)),
-            Cond::Not(c) => c.references(out),
-            Cond::Template(e) => e.references(out),
+            Cond::All(items) => {
+                for (i, c) in items.iter().enumerate() {
+                    c.references_at(format!("{at}.all[{i}]"), out);
+                }
+            }
+            Cond::Any(items) => {
+                for (i, c) in items.iter().enumerate() {
+                    c.references_at(format!("{at}.any[{i}]"), out);
+                }
+            }
+            Cond::Not(c) => c.references_at(format!("{at}.not"), out),
+            Cond::Template(e) => collect(at, e),
             Cond::Compare { value, op } => {
-                value.references(out);
+                collect(format!("{at}.value"), value);
                 if let Some(e) = op.operand() {
-                    e.references(out);
+                    collect(format!("{at}.{}", op.name()), e);
                 }
             }
         }
@@ -239,6 +262,26 @@ fn one_line(text: &str) -> String {
 }
 
 impl Op {
+    fn name(&self) -> &'static str {
+        match self {
+            Op::Equals(_) => "equals",
+            Op::NotEquals(_) => "not_equals",
+            Op::In(_) => "in",
+            Op::NotIn(_) => "not_in",
+            Op::Contains(_) => "contains",
+            Op::NotContains(_) => "not_contains",
+            Op::StartsWith(_) => "starts_with",
+            Op::EndsWith(_) => "ends_with",
+            Op::Matches(_) => "matches",
+            Op::Gt(_) => "gt",
+            Op::Gte(_) => "gte",
+            Op::Lt(_) => "lt",
+            Op::Lte(_) => "lte",
+            Op::Exists(_) => "exists",
+            Op::Empty(_) => "empty",
+        }
+    }
+
     fn operand(&self) -> Option<&Expr> {
         match self {
             Op::Equals(e)

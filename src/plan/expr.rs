@@ -237,15 +237,22 @@ fn compile_string(text: &str) -> Result<Expr, String> {
 }
 
 fn compile_template(text: &str) -> Result<Template, String> {
+    check_unclosed(text)?;
     let template = Template::compile(text).map_err(|e| {
         let reason = e.reason().to_string();
         match e.pos() {
-            Some((line, col)) => format!("invalid template `{text}`: {reason} (at line {line}, column {col} of the template)"),
-            None => format!("invalid template `{text}`: {reason}"),
+            Some((line, col)) => format!(
+                "invalid template `{text}`: {} (at line {line}, column {col} of the template)",
+                one_line(&reason)
+            ),
+            None => format!("invalid template `{text}`: {}", one_line(&reason)),
         }
     })?;
-    check_unclosed(text)?;
     Ok(template)
+}
+
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// Handlebars reads a stray `{{` as text; in a scenario it is always a mistake.
@@ -493,7 +500,7 @@ fn kind_of(value: &Value) -> &'static str {
 impl JsonPathQuery {
     fn compile(text: &str) -> Result<JsonPathQuery, String> {
         let query = jsonpath_rust::parser::parse_json_path(text)
-            .map_err(|e| format!("invalid JSONPath `{text}`: {e}"))?;
+            .map_err(|e| format!("invalid JSONPath `{text}`: {}", one_line(&e.to_string())))?;
         let definite = query
             .segments
             .iter()

@@ -1,0 +1,91 @@
+//! `scenarist list`: what a folder of scenarios does, one line each.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use scenarist::catalog::Catalog;
+use scenarist::model::Trigger;
+
+use super::EXIT_FAILED;
+
+pub fn list(dir: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+    let catalog = Catalog::load(&super::default_paths(dir.into_iter().collect()));
+    let mut rows = vec![[
+        "NAME".to_owned(),
+        "TRIGGER".to_owned(),
+        "OWNER".to_owned(),
+        "STEPS".to_owned(),
+    ]];
+    for entry in &catalog.entries {
+        let s = &entry.loaded.scenario;
+        let trigger = match &s.trigger {
+            Trigger::Manual(_) => "manual".to_owned(),
+            Trigger::Webhook(h) => format!(
+                "webhook {} /hooks/{}",
+                h.method.as_str(),
+                h.path.trim_matches('/')
+            ),
+            Trigger::Schedule(sc) => match (&sc.cron, &sc.every) {
+                (Some(cron), _) => format!(
+                    "schedule {cron}{}",
+                    sc.timezone
+                        .as_deref()
+                        .map(|t| format!(" {t}"))
+                        .unwrap_or_default()
+                ),
+                (_, Some(every)) => format!("schedule every {every}"),
+                _ => "schedule".to_owned(),
+            },
+        };
+        let steps = count_steps(&s.steps);
+        rows.push([
+            s.name.to_string(),
+            trigger,
+            s.owner.clone().unwrap_or_else(|| "-".to_owned()),
+            steps.to_string(),
+        ]);
+    }
+    let widths: Vec<usize> = (0..4)
+        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+        .collect();
+    for row in &rows {
+        println!(
+            "{:<w0$}  {:<w1$}  {:<w2$}  {}",
+            row[0],
+            row[1],
+            row[2],
+            row[3],
+            w0 = widths[0],
+            w1 = widths[1],
+            w2 = widths[2]
+        );
+    }
+    for file in &catalog.problems {
+        eprintln!(
+            "{}: invalid ({} problem{}); run `scenarist validate {}`",
+            file.file.display(),
+            file.diagnostics.len(),
+            if file.diagnostics.len() == 1 { "" } else { "s" },
+            file.file.display()
+        );
+    }
+    Ok(if catalog.problems.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_FAILED)
+    })
+}
+
+fn count_steps(steps: &[scenarist::model::Step]) -> usize {
+    steps
+        .iter()
+        .map(|s| 1 + count_steps_refs(&s.children()))
+        .sum()
+}
+
+fn count_steps_refs(steps: &[&scenarist::model::Step]) -> usize {
+    steps
+        .iter()
+        .map(|s| 1 + count_steps_refs(&s.children()))
+        .sum()
+}

@@ -1,0 +1,118 @@
+//! The command line: the only place that parses arguments, prints, and picks
+//! exit codes. Exit codes are a policy: 0 success (or filtered), 1 the scenario
+//! ran and failed (or a validation found problems), 2 usage, input or an invalid scenario.
+
+mod input;
+mod list;
+mod run;
+mod trace;
+mod validate;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Declarative scenario runner: referral-operations flows from plain YAML files.
+#[derive(Parser)]
+#[command(name = "scenarist", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check scenario files and report every problem with its location.
+    Validate {
+        /// Files or directories (default: scenarios/).
+        paths: Vec<PathBuf>,
+    },
+    /// Run one scenario once, with the given input as its trigger.
+    Run(run::RunArgs),
+    /// Draw a scenario's flow as a Mermaid or Graphviz diagram.
+    Graph {
+        file: PathBuf,
+        #[arg(long, value_enum, default_value_t = GraphFormatArg::Mermaid)]
+        format: GraphFormatArg,
+    },
+    /// Print the JSON Schema of the scenario language.
+    Schema,
+    /// One line per scenario: name, trigger, owner, step count.
+    List {
+        /// Directory of scenarios (default: scenarios/).
+        dir: Option<PathBuf>,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum GraphFormatArg {
+    Mermaid,
+    Dot,
+}
+
+pub const EXIT_FAILED: u8 = 1;
+pub const EXIT_INVALID: u8 = 2;
+
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { EXIT_INVALID } else { 0 });
+        }
+    };
+    init_logging();
+    let result = match cli.command {
+        Command::Validate { paths } => validate::validate(paths),
+        Command::Run(args) => run::run(args),
+        Command::Graph { file, format } => graph(file, format),
+        Command::Schema => {
+            print!("{}", scenarist::schema::scenario_schema_text());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::List { dir } => list::list(dir),
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(EXIT_INVALID)
+        }
+    }
+}
+
+/// Logs go to stderr; `SCENARIST_LOG` takes a tracing filter (default `warn`).
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SCENARIST_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
+fn graph(file: PathBuf, format: GraphFormatArg) -> anyhow::Result<ExitCode> {
+    let Some(entry) = validate::load_one(&file) else {
+        return Ok(ExitCode::from(EXIT_INVALID));
+    };
+    let format = match format {
+        GraphFormatArg::Mermaid => scenarist::graph::GraphFormat::Mermaid,
+        GraphFormatArg::Dot => scenarist::graph::GraphFormat::Dot,
+    };
+    print!(
+        "{}",
+        scenarist::graph::render(&entry.loaded.scenario, format)
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `scenarios/` when no path is given.
+fn default_paths(paths: Vec<PathBuf>) -> Vec<PathBuf> {
+    if paths.is_empty() {
+        vec![PathBuf::from("scenarios")]
+    } else {
+        paths
+    }
+}

@@ -1,0 +1,86 @@
+//! The live trace on stderr: one line per step as it finishes.
+
+use std::io::Write;
+use std::sync::Mutex;
+
+use scenarist::engine::{Execution, ExecutionStatus, Journal, StepRecord, StepStatus};
+
+/// Prints each step's result the moment the engine reports it.
+pub struct Trace {
+    out: Mutex<std::io::Stderr>,
+}
+
+impl Trace {
+    pub fn new() -> Trace {
+        Trace {
+            out: Mutex::new(std::io::stderr()),
+        }
+    }
+
+    pub fn header(&self, scenario: &str, execution_id: &str, trigger: &str, dry_run: bool) {
+        let mut out = self.out.lock().expect("stderr lock");
+        let _ = writeln!(
+            out,
+            "▶ {scenario} · execution {execution_id} · {trigger} trigger{}",
+            if dry_run { " · DRY RUN" } else { "" }
+        );
+    }
+}
+
+fn mark(status: StepStatus) -> &'static str {
+    match status {
+        StepStatus::Succeeded => "✓",
+        StepStatus::Failed => "✗",
+        StepStatus::Skipped => "–",
+        StepStatus::Filtered => "⊘",
+        StepStatus::Running => "…",
+    }
+}
+
+impl Journal for Trace {
+    fn step_finished(&self, record: &StepRecord) {
+        let depth = record.path.matches('/').count();
+        let indent = "  ".repeat(depth + 1);
+        let label = record.path.rsplit('/').next().unwrap_or(&record.path);
+        let mut line = format!(
+            "{indent}{} {label:<24} {:<8}",
+            mark(record.status),
+            record.kind
+        );
+        if let Some(detail) = &record.detail {
+            line.push(' ');
+            line.push_str(detail);
+        }
+        if record.attempts > 1 {
+            line.push_str(&format!(" ({} attempts)", record.attempts));
+        }
+        line.push_str(&format!("  {}ms", record.duration_ms));
+        let mut out = self.out.lock().expect("stderr lock");
+        let _ = writeln!(out, "{line}");
+        if let Some(error) = &record.error {
+            let _ = writeln!(out, "{indent}    error: {error}");
+        }
+    }
+
+    fn execution_finished(&self, execution: &Execution) {
+        let mut out = self.out.lock().expect("stderr lock");
+        let end = match execution.status {
+            ExecutionStatus::Succeeded => "■ succeeded".to_owned(),
+            ExecutionStatus::Filtered => {
+                "■ filtered (stopped by a filter; not a failure)".to_owned()
+            }
+            ExecutionStatus::Failed => "■ FAILED".to_owned(),
+            ExecutionStatus::Incomplete => "■ INCOMPLETE (stopped by on_error: break)".to_owned(),
+            ExecutionStatus::Running => "■ running".to_owned(),
+        };
+        let _ = write!(out, "{end} in {}ms", execution.duration_ms);
+        if let Some(error) = &execution.error {
+            if error.step.is_empty() {
+                let _ = write!(out, ": {}", error.message);
+            } else {
+                let _ = write!(out, " at step {}: {}", error.step, error.message);
+            }
+        }
+        let _ = writeln!(out);
+    }
+}

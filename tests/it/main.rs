@@ -1,0 +1,8 @@
+//! Integration tests: the real `scenarist` binary against real local HTTP servers.
+
+mod examples;
+mod robustness;
+mod run_flow;
+mod run_http;
+mod util;
+mod validate;

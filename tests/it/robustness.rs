@@ -1,0 +1,147 @@
+//! Hostile or broken inputs: a clear message and a non-zero exit, never a panic.
+
+use crate::util::{scenario_file, Scenarist};
+
+const SIMPLE: &str = "name: s\nsteps:\n  - id: a\n    set: { n: \"{{ trigger.body }}\" }\n";
+
+fn assert_no_panic(out: &crate::util::Output) {
+    assert!(
+        !out.stderr.contains("panicked") && !out.stderr.contains("RUST_BACKTRACE"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[tokio::test]
+async fn a_yaml_alias_bomb_is_refused() {
+    let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+    for i in 1..12 {
+        let p = i - 1;
+        text.push_str(&format!(
+            "a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
+        ));
+    }
+    text.push_str("name: bomb\nsteps: [ { id: a, set: { x: *a11 } } ]\n");
+    let dir = tempfile::tempdir().unwrap();
+    let file = scenario_file(&dir, "bomb.yaml", &text);
+    let out = Scenarist::new()
+        .args(["validate"])
+        .arg_path(&file)
+        .run()
+        .await;
+    assert_eq!(out.code, 1);
+    assert_no_panic(&out);
+    assert!(out.stderr.contains("alias"), "{}", out.stderr);
+}
+
+#[tokio::test]
+async fn a_10_mb_input_is_refused_with_the_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = scenario_file(&dir, "s.yaml", SIMPLE);
+    let big = format!("{{\"blob\": \"{}\"}}", "x".repeat(10 * 1024 * 1024));
+    let input = dir.path().join("big.json");
+    std::fs::write(&input, &big).unwrap();
+    for source in [input.display().to_string(), "-".to_owned()] {
+        let mut cmd = Scenarist::new()
+            .args(["run", "--input", &source])
+            .arg_path(&file);
+        if source == "-" {
+            cmd = cmd.stdin(big.clone());
+        }
+        let out = cmd.run().await;
+        assert_eq!(out.code, 2, "{}", out.stderr);
+        assert_no_panic(&out);
+        assert!(out.stderr.contains("larger than 5 MiB"), "{}", out.stderr);
+    }
+}
+
+#[tokio::test]
+async fn deeply_nested_json_input_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = scenario_file(&dir, "s.yaml", SIMPLE);
+    let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+    let out = Scenarist::new()
+        .args(["run", "--input", "-"])
+        .arg_path(&file)
+        .stdin(deep)
+        .run()
+        .await;
+    assert_eq!(out.code, 2);
+    assert_no_panic(&out);
+    assert!(
+        out.stderr.contains("recursion limit exceeded"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[tokio::test]
+async fn deeply_nested_yaml_scenario_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "name: s\nsteps:\n  - id: a\n    set: {{ x: {}{} }}\n",
+        "[".repeat(50_000),
+        "]".repeat(50_000)
+    );
+    let file = scenario_file(&dir, "deep.yaml", &text);
+    let out = Scenarist::new()
+        .args(["validate"])
+        .arg_path(&file)
+        .run()
+        .await;
+    assert_eq!(out.code, 1);
+    assert_no_panic(&out);
+    assert!(out.stderr.contains("nests too deeply"), "{}", out.stderr);
+}
+
+#[tokio::test]
+async fn binary_garbage_input_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = scenario_file(&dir, "s.yaml", SIMPLE);
+    let garbage: Vec<u8> = (0..65536u32)
+        .map(|i| (i.wrapping_mul(2654435761) >> 11) as u8)
+        .collect();
+    let out = Scenarist::new()
+        .args(["run", "--input", "-"])
+        .arg_path(&file)
+        .stdin(garbage)
+        .run()
+        .await;
+    assert_eq!(out.code, 2);
+    assert_no_panic(&out);
+    assert!(out.stderr.contains("not UTF-8"), "{}", out.stderr);
+    let out = Scenarist::new()
+        .args(["run", "--input", "-"])
+        .arg_path(&file)
+        .stdin("{\"a\": ")
+        .run()
+        .await;
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr.contains("not a valid JSON or YAML document"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[tokio::test]
+async fn an_oversized_scenario_file_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "name: s\ndescription: \"{}\"\nsteps: [ {{ id: a, set: {{ x: 1 }} }} ]\n",
+        "x".repeat(2 * 1024 * 1024)
+    );
+    let file = scenario_file(&dir, "big.yaml", &text);
+    let out = Scenarist::new()
+        .args(["validate"])
+        .arg_path(&file)
+        .run()
+        .await;
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr
+            .contains("scenario files are limited to 1048576 bytes"),
+        "{}",
+        out.stderr
+    );
+}
