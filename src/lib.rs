@@ -11,3 +11,4 @@ pub mod load;
 pub mod model;
 pub mod plan;
 pub mod schema;
+pub mod standins;

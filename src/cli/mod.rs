@@ -2,6 +2,7 @@
 //! exit codes. Exit codes are a policy: 0 success (or filtered), 1 the scenario
 //! ran and failed (or a validation found problems), 2 usage, input or an invalid scenario.
 
+mod demo;
 mod input;
 mod list;
 mod run;
@@ -38,6 +39,8 @@ enum Command {
     },
     /// Print the JSON Schema of the scenario language.
     Schema,
+    /// Play the whole referral flow offline against local stand-ins.
+    Demo,
     /// One line per scenario: name, trigger, owner, step count.
     List {
         /// Directory of scenarios (default: scenarios/).
@@ -72,6 +75,7 @@ pub fn main() -> ExitCode {
             Ok(ExitCode::SUCCESS)
         }
         Command::List { dir } => list::list(dir),
+        Command::Demo => demo::demo(),
     };
     match result {
         Ok(code) => code,

@@ -19,6 +19,7 @@ use jsonpath_rust::parser::model::{JpQuery, Segment, Selector};
 use serde_json::Value;
 
 use super::helpers;
+use super::native::{self, Part};
 
 /// A compiled value.
 #[derive(Debug, Clone)]
@@ -39,6 +40,8 @@ pub enum Expr {
 pub struct CompiledTemplate {
     template: Template,
     source: String,
+    /// The same template as a native tree, when it has no block helpers.
+    native: Option<Vec<Part>>,
 }
 
 #[derive(Debug, Clone)]
@@ -138,6 +141,9 @@ impl Expr {
             },
             Expr::Text(t) => Cow::Owned(Value::String(t.render(ctx)?)),
             Expr::Typed(t) => {
+                if let Some([Part::Value(node)]) = t.native.as_deref() {
+                    return node.eval(ctx.data()).map(|v| Some(Cow::Owned(v)));
+                }
                 let text = t.render(ctx)?;
                 Cow::Owned(
                     serde_json::from_str(&text).map_err(|e| {
@@ -225,12 +231,14 @@ fn compile_string(text: &str) -> Result<Expr, String> {
         if let [TemplateElement::Expression(_)] = template.elements.as_slice() {
             let typed = compile_template(&format!("{{{{json ({inner})}}}}"))?;
             return Ok(Expr::Typed(Box::new(CompiledTemplate {
+                native: native::convert(&template),
                 template: typed,
                 source: text.to_owned(),
             })));
         }
     }
     Ok(Expr::Text(Box::new(CompiledTemplate {
+        native: native::convert(&template),
         template,
         source: text.to_owned(),
     })))
@@ -285,6 +293,9 @@ fn single_expression(text: &str) -> Option<&str> {
 
 impl CompiledTemplate {
     fn render(&self, ctx: &Context) -> Result<String, EvalError> {
+        if let Some(parts) = &self.native {
+            return native::render(parts, ctx.data());
+        }
         let registry = registry();
         let mut rc = RenderContext::new(None);
         let mut out = StringOutput::new();
@@ -436,7 +447,7 @@ impl ContextPath {
     }
 
     /// "`trigger.body.amout` is missing (trigger.body has: amount, email)".
-    fn missing_message(&self, data: &Value) -> String {
+    pub(super) fn missing_message(&self, data: &Value) -> String {
         let mut current = data;
         for (depth, segment) in self.segments.iter().enumerate() {
             match step_into(current, segment) {
@@ -559,6 +570,28 @@ mod tests {
             json!(5)
         );
         assert_eq!(eval(json!("{{ gte a 1 }}"), data).unwrap(), json!(true));
+    }
+
+    #[test]
+    fn block_helpers_still_render_through_handlebars() {
+        let data = json!({"vip": true, "name": "Ann", "n": 2});
+        assert_eq!(
+            eval(json!("{{#if vip}}VIP {{/if}}{{ name }}"), data.clone()).unwrap(),
+            json!("VIP Ann")
+        );
+        assert_eq!(
+            eval(json!("{{#gt n 1}}many{{else}}one{{/gt}}"), data.clone()).unwrap(),
+            json!("many")
+        );
+        // The native path renders the same text as Handlebars for scalars.
+        assert_eq!(
+            eval(
+                json!("{{ name }}: {{ n }} {{ vip }} {{ upper (trim name) }}"),
+                data
+            )
+            .unwrap(),
+            json!("Ann: 2 true ANN")
+        );
     }
 
     #[test]

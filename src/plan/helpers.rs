@@ -130,7 +130,48 @@ const SPECS: &[Spec] = &[
     spec("uuid", 0, 0, |_| Ok(uuid::Uuid::new_v4().to_string().into())),
 ];
 
+/// A helper looked up once at compile time, callable without Handlebars.
+#[derive(Clone, Copy)]
+pub struct HelperFn(&'static Spec);
+
+impl std::fmt::Debug for HelperFn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "HelperFn({})", self.0.name)
+    }
+}
+
+impl HelperFn {
+    pub fn find(name: &str) -> Option<HelperFn> {
+        SPECS.iter().find(|s| s.name == name).map(HelperFn)
+    }
+
+    pub fn name(&self) -> &'static str {
+        self.0.name
+    }
+
+    /// Checks the argument count, then calls the helper; errors name it.
+    pub fn call(&self, args: &[Value]) -> Result<Value, String> {
+        let name = self.0.name;
+        self.0
+            .check_arity(args.len())
+            .map_err(|m| format!("helper `{name}`: {m}"))?;
+        (self.0.f)(args).map_err(|m| format!("helper `{name}`: {m}"))
+    }
+}
+
 impl Spec {
+    fn check_arity(&self, n: usize) -> Result<(), String> {
+        if n < self.min || n > self.max {
+            let expected = match self.max {
+                N => format!("at least {}", self.min),
+                max if max == self.min => format!("{max}"),
+                max => format!("{} to {max}", self.min),
+            };
+            return Err(format!("expected {expected} parameter(s), got {n}"));
+        }
+        Ok(())
+    }
+
     fn eval(&self, h: &Helper<'_>) -> Result<Value, RenderError> {
         let name = self.name;
         let fail = |m: String| RenderErrorReason::Other(format!("helper `{name}`: {m}")).into();
@@ -139,15 +180,7 @@ impl Spec {
         }
         // A missing path (`is_value_missing()`) reads as null here, even in strict mode.
         let args: Vec<Value> = h.params().iter().map(|p| p.value().clone()).collect();
-        let n = args.len();
-        if n < self.min || n > self.max {
-            let expected = match self.max {
-                N => format!("at least {}", self.min),
-                max if max == self.min => format!("{max}"),
-                max => format!("{} to {max}", self.min),
-            };
-            return Err(fail(format!("expected {expected} parameter(s), got {n}")));
-        }
+        self.check_arity(args.len()).map_err(fail)?;
         (self.f)(&args).map_err(fail)
     }
 }

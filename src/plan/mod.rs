@@ -8,6 +8,7 @@ mod compile;
 mod condition;
 mod expr;
 pub mod helpers;
+mod native;
 mod retry;
 
 use std::time::Duration;
