@@ -8,6 +8,10 @@
 
 use std::path::Path;
 
+/// The same allocator as the `scenarist` binary, so the figures are what ships.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use scenarist::engine::{Engine, NoJournal, RunRequest, TriggerData};
 

@@ -244,8 +244,13 @@ pub struct Response {
 }
 
 impl Response {
+    /// `{ status, headers, body }`, built by moving (`json!` would re-serialize the body).
     pub fn into_output(self) -> Value {
-        json!({ "status": self.status, "headers": self.headers, "body": self.body })
+        let mut output = Map::with_capacity(3);
+        output.insert("status".to_owned(), Value::from(self.status));
+        output.insert("headers".to_owned(), Value::Object(self.headers));
+        output.insert("body".to_owned(), self.body);
+        Value::Object(output)
     }
 }
 

@@ -79,22 +79,33 @@ pub(super) fn prepare(plan: &Plan, request: RunRequest) -> Result<Prepared, RunE
     let execution_id = request.execution_id.unwrap_or_else(Uuid::now_v7);
     let started_at = Utc::now();
     let trigger = request.trigger;
-    let ctx = Context::from(json!({
-        "trigger": {
-            "body": trigger.body,
-            "headers": trigger.headers,
-            "query": trigger.query,
-            "received_at": trigger.received_at.to_rfc3339_opts(SecondsFormat::Millis, true),
-        },
-        "steps": {},
-        "vars": vars,
-        "env": env,
-        "execution": {
-            "id": execution_id.to_string(),
-            "scenario": plan.name,
-            "started_at": started_at.to_rfc3339_opts(SecondsFormat::Millis, true),
-        },
-    }));
+    // Built by moving values in: `json!` would serialize the body again.
+    let mut trigger_map = Map::with_capacity(4);
+    trigger_map.insert("body".to_owned(), trigger.body);
+    trigger_map.insert("headers".to_owned(), Value::Object(trigger.headers));
+    trigger_map.insert("query".to_owned(), Value::Object(trigger.query));
+    trigger_map.insert(
+        "received_at".to_owned(),
+        Value::String(
+            trigger
+                .received_at
+                .to_rfc3339_opts(SecondsFormat::Millis, true),
+        ),
+    );
+    let mut execution = Map::with_capacity(3);
+    execution.insert("id".to_owned(), Value::String(execution_id.to_string()));
+    execution.insert("scenario".to_owned(), Value::String(plan.name.clone()));
+    execution.insert(
+        "started_at".to_owned(),
+        Value::String(started_at.to_rfc3339_opts(SecondsFormat::Millis, true)),
+    );
+    let mut root = Map::with_capacity(8);
+    root.insert("trigger".to_owned(), Value::Object(trigger_map));
+    root.insert("steps".to_owned(), Value::Object(Map::new()));
+    root.insert("vars".to_owned(), Value::Object(vars));
+    root.insert("env".to_owned(), Value::Object(env));
+    root.insert("execution".to_owned(), Value::Object(execution));
+    let ctx = Context::from(Value::Object(root));
     Ok(Prepared {
         ctx,
         redactor,
@@ -122,11 +133,18 @@ struct Location {
 
 impl Location {
     fn key(&self, id: &str) -> String {
-        format!("{id}{}", self.suffix)
+        let mut key = String::with_capacity(id.len() + self.suffix.len());
+        key.push_str(id);
+        key.push_str(&self.suffix);
+        key
     }
 
     fn path(&self, id: &str) -> String {
-        format!("{}{id}{}", self.prefix, self.suffix)
+        let mut path = String::with_capacity(self.prefix.len() + id.len() + self.suffix.len());
+        path.push_str(&self.prefix);
+        path.push_str(id);
+        path.push_str(&self.suffix);
+        path
     }
 
     fn route(&self, step: &str, route: &str) -> Location {
@@ -253,11 +271,11 @@ impl<'a> Interpreter<'a> {
         let run = StepRun {
             step,
             at,
+            path: at.path(step.id.as_str()),
             started_at: Utc::now(),
             clock: Instant::now(),
         };
-        self.journal
-            .step_started(&at.path(step.id.as_str()), step.kind.name());
+        self.journal.step_started(&run.path, step.kind.name());
         if let Some(when) = &step.when {
             match when.eval(ctx) {
                 Ok(true) => {}
@@ -317,7 +335,7 @@ impl<'a> Interpreter<'a> {
                     None,
                 );
                 Outcome::Failed(ExecutionError {
-                    step: run.at.path(step.id.as_str()),
+                    step: run.path.clone(),
                     message,
                 })
             }
@@ -331,7 +349,11 @@ impl<'a> Interpreter<'a> {
                         Some(b) => b.eval(ctx)?,
                         None => Value::Null,
                     };
-                    Ok(json!({ "status": respond.status, "headers": headers, "body": body }))
+                    let mut response = Map::with_capacity(3);
+                    response.insert("status".to_owned(), Value::from(respond.status));
+                    response.insert("headers".to_owned(), Value::Object(headers));
+                    response.insert("body".to_owned(), body);
+                    Ok(Value::Object(response))
                 })();
                 match built {
                     Ok(response) => {
@@ -343,7 +365,8 @@ impl<'a> Interpreter<'a> {
                     Err(e) => self.step_failed(&run, ctx, e.0, 1, None),
                 }
             }
-            PlanKind::Http(http) => self.http(&run, http, ctx).await,
+            // Boxed so that every other step's future stays small (the HTTP one is large).
+            PlanKind::Http(http) => Box::pin(self.http(&run, http, ctx)).await,
             PlanKind::Router(router) => {
                 let result = match step.timeout {
                     None => Ok(Box::pin(self.router(&run, router, ctx)).await),
@@ -619,7 +642,7 @@ impl<'a> Interpreter<'a> {
                 Err(e) => {
                     return (
                         Outcome::Failed(ExecutionError {
-                            step: run.at.path(run.step.id.as_str()),
+                            step: run.path.clone(),
                             message: self
                                 .redactor
                                 .string(format!("`collect` of item {index}: {e}")),
@@ -628,10 +651,16 @@ impl<'a> Interpreter<'a> {
                     )
                 }
             },
+            // The next iteration overwrites it, and nothing outside the loop can read it: move it out.
             None => each
                 .steps
                 .last()
-                .and_then(|last| ctx.data()["steps"].get(last.id.as_str()).cloned())
+                .and_then(|last| {
+                    ctx.data_mut()
+                        .get_mut("steps")
+                        .and_then(Value::as_object_mut)
+                        .and_then(|steps| steps.remove(last.id.as_str()))
+                })
                 .unwrap_or(Value::Null),
         };
         (Outcome::Continue, Some(value))
@@ -669,7 +698,7 @@ impl<'a> Interpreter<'a> {
         let message = self.redactor.string(message);
         let step = run.step;
         let failure = ExecutionError {
-            step: run.at.path(step.id.as_str()),
+            step: run.path.clone(),
             message: message.clone(),
         };
         match step.on_error {
@@ -731,7 +760,7 @@ impl<'a> Interpreter<'a> {
         let id = run.step.id.as_str();
         let record = StepRecord {
             key: run.at.key(id),
-            path: run.at.path(id),
+            path: run.path.clone(),
             kind: run.step.kind.name(),
             status,
             output: self.masked(output),
@@ -750,6 +779,8 @@ impl<'a> Interpreter<'a> {
 struct StepRun<'a> {
     step: &'a PlanStep,
     at: &'a Location,
+    /// Formatted once: `route/enterprise/notify#3`.
+    path: String,
     started_at: DateTime<Utc>,
     clock: Instant,
 }

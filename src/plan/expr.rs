@@ -49,6 +49,9 @@ pub struct JsonPathQuery {
     query: JpQuery,
     /// A definite path yields one value (null when absent); others an array.
     definite: bool,
+    /// The query as plain steps when it only names keys, indexes and
+    /// wildcards: walked directly, without building a path string per match.
+    simple: Option<Vec<Selector>>,
 }
 
 /// A dotted path into the context, e.g. `steps.find.body.users.0`.
@@ -516,10 +519,37 @@ impl JsonPathQuery {
             .segments
             .iter()
             .all(|s| matches!(s, Segment::Selector(Selector::Name(_) | Selector::Index(_))));
-        Ok(JsonPathQuery { query, definite })
+        let simple = query
+            .segments
+            .iter()
+            .map(|s| match s {
+                Segment::Selector(
+                    sel @ (Selector::Name(_) | Selector::Index(_) | Selector::Wildcard),
+                ) => Some(sel.clone()),
+                _ => None,
+            })
+            .collect();
+        Ok(JsonPathQuery {
+            query,
+            definite,
+            simple,
+        })
     }
 
     fn eval<'a>(&'a self, data: &'a Value) -> Cow<'a, Value> {
+        if let Some(steps) = &self.simple {
+            let mut found = Vec::new();
+            walk(data, steps, &mut found);
+            return if self.definite {
+                found
+                    .into_iter()
+                    .next()
+                    .map(Cow::Borrowed)
+                    .unwrap_or(Cow::Owned(Value::Null))
+            } else {
+                Cow::Owned(Value::Array(found.into_iter().cloned().collect()))
+            };
+        }
         let found = jsonpath_rust::query::js_path_process(&self.query, data).unwrap_or_default();
         if self.definite {
             found
@@ -532,6 +562,32 @@ impl JsonPathQuery {
                 found.into_iter().map(|r| r.val.clone()).collect(),
             ))
         }
+    }
+}
+
+/// RFC 9535 semantics for name, index (negative from the end) and wildcard selectors.
+fn walk<'a>(value: &'a Value, steps: &[Selector], found: &mut Vec<&'a Value>) {
+    let Some((first, rest)) = steps.split_first() else {
+        found.push(value);
+        return;
+    };
+    match (first, value) {
+        (Selector::Name(name), Value::Object(map)) => {
+            if let Some(v) = map.get(name) {
+                walk(v, rest, found);
+            }
+        }
+        (Selector::Index(i), Value::Array(items)) => {
+            let index = if *i < 0 { items.len() as i64 + i } else { *i };
+            if let Some(v) = usize::try_from(index).ok().and_then(|i| items.get(i)) {
+                walk(v, rest, found);
+            }
+        }
+        (Selector::Wildcard, Value::Array(items)) => {
+            items.iter().for_each(|v| walk(v, rest, found))
+        }
+        (Selector::Wildcard, Value::Object(map)) => map.values().for_each(|v| walk(v, rest, found)),
+        _ => {}
     }
 }
 

@@ -194,27 +194,25 @@ async fn secrets_never_appear_in_any_output() {
         .respond_with(ResponseTemplate::new(400).set_body_string(format!("bad token {secret}")))
         .mount(&server)
         .await;
-    let yaml = format!(
-        r#"name: s
-env: [API_TOKEN, {{ name: API_BASE, secret: false }}]
+    let yaml = r#"name: s
+env: [API_TOKEN, { name: API_BASE, secret: false }]
 steps:
   - id: copy
-    set: {{ token: "{{{{ env.API_TOKEN }}}}", base: "{{{{ env.API_BASE }}}}" }}
+    set: { token: "{{ env.API_TOKEN }}", base: "{{ env.API_BASE }}" }
   - id: echo
     http:
       method: POST
-      url: "{{{{ env.API_BASE }}}}/echo?key={{{{ env.API_TOKEN }}}}"
-      headers: {{ Authorization: "Bearer {{{{ env.API_TOKEN }}}}" }}
-      json: {{ token: "{{{{ env.API_TOKEN }}}}" }}
+      url: "{{ env.API_BASE }}/echo?key={{ env.API_TOKEN }}"
+      headers: { Authorization: "Bearer {{ env.API_TOKEN }}" }
+      json: { token: "{{ env.API_TOKEN }}" }
   - id: fail_loudly
-    http: {{ method: POST, url: "{{{{ env.API_BASE }}}}/fail", json: {{ t: "{{{{ env.API_TOKEN }}}}" }} }}
+    http: { method: POST, url: "{{ env.API_BASE }}/fail", json: { t: "{{ env.API_TOKEN }}" } }
 on_failure:
   - id: report
-    set: {{ message: "{{{{ error.message }}}}" }}
-"#
-    );
+    set: { message: "{{ error.message }}" }
+"#;
     let dir = tempfile::tempdir().unwrap();
-    let file = scenario_file(&dir, "s.yaml", &yaml);
+    let file = scenario_file(&dir, "s.yaml", yaml);
     for extra in [
         vec!["--output", "json"],
         vec![],

@@ -22,7 +22,7 @@ async fn every_invalid_fixture_has_a_located_message() {
         );
         let first = out.stderr.lines().next().unwrap_or_default();
         assert!(
-            first.starts_with(&format!("{relative}")),
+            first.starts_with(&relative),
             "{name}: starts with the file: {first}"
         );
         insta::assert_snapshot!(name.trim_end_matches(".yaml").to_owned(), out.stderr);
