@@ -158,6 +158,19 @@ impl Graph {
             StepKind::Router(r) if r.mode == RouterMode::All => " (all matching)".to_owned(),
             StepKind::Respond(r) => format!(" {}", r.status),
             StepKind::Fail(f) => format!(" {}", short(&f.message, 40)),
+            StepKind::Store(s) => {
+                let verb = [
+                    ("get", &s.get),
+                    ("put", &s.put),
+                    ("delete", &s.delete),
+                    ("increment", &s.increment),
+                ]
+                .into_iter()
+                .find(|(_, key)| key.is_some())
+                .map(|(verb, _)| verb)
+                .unwrap_or("");
+                format!(" {verb} {}", s.name)
+            }
             _ => String::new(),
         };
         let label = format!("{}\n{}{detail}", step.id, step.kind.name());

@@ -1,7 +1,8 @@
 //! scenarist: declarative scenarios (YAML) compiled to plans and run by an async engine.
 //!
 //! Data flows one way: `load` (text to model) -> `plan` (validated, compiled)
-//! -> `engine` (executes). The CLI sits on top and is the only part that prints.
+//! -> `engine` (executes) -> `store` (keeps every result) -> `runner` (durable
+//! executions). The CLI sits on top and is the only part that prints.
 
 pub mod catalog;
 pub mod diagnostic;
@@ -10,5 +11,7 @@ pub mod graph;
 pub mod load;
 pub mod model;
 pub mod plan;
+pub mod runner;
 pub mod schema;
 pub mod standins;
+pub mod store;

@@ -3,9 +3,11 @@
 //! ran and failed (or a validation found problems), 2 usage, input or an invalid scenario.
 
 mod demo;
+mod executions;
 mod input;
 mod list;
 mod run;
+mod store_arg;
 mod trace;
 mod validate;
 
@@ -41,6 +43,25 @@ enum Command {
     Schema,
     /// Play the whole referral flow offline against local stand-ins.
     Demo,
+    /// Execution history: list, show, retry.
+    #[command(subcommand)]
+    Executions(executions::ExecutionsCommand),
+    /// Continue every execution a dead process left running, and every
+    /// incomplete one whose retry time has come.
+    Resume {
+        #[command(flatten)]
+        store: store_arg::StoreArg,
+    },
+    /// Start a new execution with the trigger of an earlier one.
+    Replay {
+        id: String,
+        #[arg(long, value_enum, default_value_t = run::OutputFormat::Text)]
+        output: run::OutputFormat,
+        #[command(flatten)]
+        store: store_arg::StoreArg,
+    },
+    /// Delete old finished executions.
+    Prune(executions::PruneArgs),
     /// One line per scenario: name, trigger, owner, step count.
     List {
         /// Directory of scenarios (default: scenarios/).
@@ -76,6 +97,10 @@ pub fn main() -> ExitCode {
         }
         Command::List { dir } => list::list(dir),
         Command::Demo => demo::demo(),
+        Command::Executions(command) => executions::executions(command),
+        Command::Resume { store } => executions::resume(store),
+        Command::Replay { id, output, store } => executions::replay(id, output, store),
+        Command::Prune(args) => executions::prune(args),
     };
     match result {
         Ok(code) => code,

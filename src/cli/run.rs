@@ -1,12 +1,13 @@
 //! `scenarist run FILE`: one execution, traced live.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
-use scenarist::engine::{Engine, ExecutionStatus, RunRequest, TriggerData};
+use scenarist::engine::{ExecutionStatus, RunRequest, TriggerData};
+use scenarist::runner::RunnerError;
 
+use super::store_arg::{runtime, StoreArg};
 use super::{input, trace::Trace, validate, EXIT_FAILED, EXIT_INVALID};
 
 #[derive(Args)]
@@ -25,10 +26,12 @@ pub struct RunArgs {
     /// `json` prints the execution document on stdout.
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     output: OutputFormat,
+    #[command(flatten)]
+    store: StoreArg,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum OutputFormat {
+pub enum OutputFormat {
     Text,
     Json,
 }
@@ -48,27 +51,27 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         },
         None => serde_json::json!({}),
     };
-    // Settings are resolved here, once: the engine never reads the environment.
-    let env: HashMap<String, String> = plan
-        .env
-        .iter()
-        .filter_map(|decl| {
-            std::env::var(&decl.name)
-                .ok()
-                .map(|v| (decl.name.clone(), v))
-        })
-        .collect();
     let execution_id = uuid::Uuid::now_v7();
     let request = RunRequest {
         trigger: TriggerData {
             body,
             ..TriggerData::default()
         },
-        env,
         vars: args.vars.into_iter().collect(),
         dry_run: args.dry_run,
         execution_id: Some(execution_id),
+        ..RunRequest::default()
     };
+    // A dry run is a preview: it keeps nothing.
+    let store = if args.dry_run {
+        StoreArg {
+            url: "memory".to_owned(),
+        }
+    } else {
+        args.store.clone()
+    };
+    let runtime = runtime()?;
+    let runner = store.runner()?;
     let trace = Trace::new();
     trace.header(
         &plan.name,
@@ -76,29 +79,43 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         plan.scenario.trigger.kind(),
         args.dry_run,
     );
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let engine = Engine::new();
-    let execution = match runtime.block_on(engine.execute(&plan, request, &trace)) {
+    let started = runner.start(&plan, &entry.loaded.source, request, &trace, None);
+    let execution = match runtime.block_on(started) {
         Ok(execution) => execution,
-        Err(e) => {
+        Err(RunnerError::Run(e @ scenarist::engine::RunError::Journal(_))) => {
+            eprintln!("error: {e}\nthe execution stays `running` in the store: `scenarist resume` continues it");
+            return Ok(ExitCode::from(EXIT_FAILED));
+        }
+        Err(e @ RunnerError::Run(_)) => {
             eprintln!("error: {e}\nnothing ran");
             return Ok(ExitCode::from(EXIT_INVALID));
         }
+        Err(e) => return Err(e.into()),
     };
-    match args.output {
-        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&execution)?),
+    print_result(&execution, args.output)?;
+    Ok(exit_code(execution.status))
+}
+
+pub fn print_result(
+    execution: &scenarist::engine::Execution,
+    output: OutputFormat,
+) -> anyhow::Result<()> {
+    match output {
+        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(execution)?),
         OutputFormat::Text => {
             if let Some(response) = &execution.response {
                 println!("{}", serde_json::to_string_pretty(response)?);
             }
         }
     }
-    Ok(match execution.status {
+    Ok(())
+}
+
+pub fn exit_code(status: ExecutionStatus) -> ExitCode {
+    match status {
         ExecutionStatus::Succeeded | ExecutionStatus::Filtered => ExitCode::SUCCESS,
         ExecutionStatus::Failed | ExecutionStatus::Incomplete | ExecutionStatus::Running => {
             ExitCode::from(EXIT_FAILED)
         }
-    })
+    }
 }

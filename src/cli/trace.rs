@@ -3,7 +3,10 @@
 use std::io::Write;
 use std::sync::Mutex;
 
-use scenarist::engine::{Execution, ExecutionStatus, Journal, StepRecord, StepStatus};
+use async_trait::async_trait;
+use scenarist::engine::{
+    Execution, ExecutionStatus, Journal, JournalError, StepRecord, StepStatus,
+};
 
 /// Prints each step's result the moment the engine reports it.
 pub struct Trace {
@@ -15,6 +18,11 @@ impl Trace {
         Trace {
             out: Mutex::new(std::io::stderr()),
         }
+    }
+
+    pub fn line(&self, text: &str) {
+        let mut out = self.out.lock().expect("stderr lock");
+        let _ = writeln!(out, "{text}");
     }
 
     pub fn header(&self, scenario: &str, execution_id: &str, trigger: &str, dry_run: bool) {
@@ -37,8 +45,9 @@ fn mark(status: StepStatus) -> &'static str {
     }
 }
 
+#[async_trait]
 impl Journal for Trace {
-    fn step_finished(&self, record: &StepRecord) {
+    async fn step_finished(&self, record: &StepRecord) -> Result<(), JournalError> {
         let depth = record.path.matches('/').count();
         let indent = "  ".repeat(depth + 1);
         let label = record.path.rsplit('/').next().unwrap_or(&record.path);
@@ -60,9 +69,10 @@ impl Journal for Trace {
         if let Some(error) = &record.error {
             let _ = writeln!(out, "{indent}    error: {error}");
         }
+        Ok(())
     }
 
-    fn execution_finished(&self, execution: &Execution) {
+    async fn execution_finished(&self, execution: &Execution) -> Result<(), JournalError> {
         let mut out = self.out.lock().expect("stderr lock");
         let end = match execution.status {
             ExecutionStatus::Succeeded => "■ succeeded".to_owned(),
@@ -82,5 +92,6 @@ impl Journal for Trace {
             }
         }
         let _ = writeln!(out);
+        Ok(())
     }
 }

@@ -78,6 +78,9 @@ pub struct StepRecord {
     pub path: String,
     pub kind: &'static str,
     pub status: StepStatus,
+    /// What the step sent, for steps with effects (an HTTP request, a data store key).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub input: Option<Value>,
     pub output: Value,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -116,6 +119,13 @@ pub struct Execution {
     /// The request-sending steps a dry run did not send.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub dry_run: bool,
+}
+
+impl StepRecord {
+    pub fn with_detail(mut self, detail: impl Into<String>) -> StepRecord {
+        self.detail = Some(detail.into());
+        self
+    }
 }
 
 impl Execution {

@@ -4,7 +4,9 @@
 //! the [`Journal`] and the returned [`Execution`]. It never reads environment
 //! variables itself; callers resolve them into [`RunRequest::env`].
 
+mod effects;
 mod execution;
+mod flow;
 mod http;
 mod journal;
 mod redact;
@@ -17,9 +19,14 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
+pub use effects::idempotency_key;
 pub use execution::{Execution, ExecutionError, ExecutionStatus, StepRecord, StepStatus};
-pub use journal::{Journal, MemoryJournal, NoJournal};
+pub use journal::{
+    apply_in_memory, increment, DataOp, DataRequest, ExecutionStart, Journal, JournalError,
+    MemoryJournal, NoJournal, Tee,
+};
 pub use redact::{Redactor, MASK, MIN_SECRET_LEN};
+pub use run::Prepared;
 
 use crate::plan::Plan;
 
@@ -40,6 +47,17 @@ pub struct RunRequest {
     /// Send only GET/HEAD/OPTIONS; show the other requests instead.
     pub dry_run: bool,
     pub execution_id: Option<Uuid>,
+    /// Set to continue an execution that a crash or a `break` stopped.
+    pub resume: Option<Resume>,
+}
+
+/// Where a stopped execution stands: what its journal kept.
+#[derive(Debug, Clone)]
+pub struct Resume {
+    /// Every record kept so far. Settled results are not run again; the step
+    /// that was in flight, or failed with `break`, runs again.
+    pub completed: Vec<StepRecord>,
+    pub started_at: DateTime<Utc>,
 }
 
 /// What triggered the execution, visible as `trigger.*`.
@@ -62,9 +80,13 @@ impl Default for TriggerData {
     }
 }
 
-/// Why an execution could not start. Nothing has run when one is returned.
+/// Why an execution could not start, or could not go on.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum RunError {
+    /// The journal could not keep a result: the execution stopped at once
+    /// (it stays `running` in a store, to be resumed).
+    #[error("the execution stopped because its result could not be kept: {0}")]
+    Journal(JournalError),
     #[error("the input does not match the scenario's input schema:\n{}", .0.iter().map(|v| format!("  - {v}")).collect::<Vec<_>>().join("\n"))]
     InvalidInput(Vec<String>),
     #[error("environment variables declared by the scenario are not set: {}", .0.join(", "))]
@@ -120,10 +142,25 @@ impl Engine {
         request: RunRequest,
         journal: &dyn Journal,
     ) -> Result<Execution, RunError> {
-        let prepared = run::prepare(plan, request)?;
-        Ok(run::Interpreter::new(self, plan, journal, prepared)
+        let prepared = Engine::prepare(plan, request)?;
+        self.run(plan, prepared, journal).await
+    }
+
+    /// Checks a request (env, vars, input schema) without running anything.
+    pub fn prepare(plan: &Plan, request: RunRequest) -> Result<Prepared, RunError> {
+        run::prepare(plan, request)
+    }
+
+    /// Runs a prepared execution to its end.
+    pub async fn run(
+        &self,
+        plan: &Plan,
+        prepared: Prepared,
+        journal: &dyn Journal,
+    ) -> Result<Execution, RunError> {
+        run::Interpreter::new(self, plan, journal, prepared)
             .run()
-            .await)
+            .await
     }
 
     pub(crate) fn client(&self) -> &reqwest::Client {

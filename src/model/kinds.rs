@@ -147,3 +147,22 @@ fn default_status() -> u16 {
 pub struct FailStep {
     pub message: String,
 }
+
+/// One operation on a named data store: exactly one of `get`, `put`,
+/// `delete`, `increment`, each naming the key (a template).
+/// Output: the value (null when absent); after `put`, the value written;
+/// after `increment`, the new number.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StoreStep {
+    /// The data store's name, e.g. `qualified_referrals`.
+    pub name: String,
+    pub get: Option<String>,
+    pub put: Option<String>,
+    pub delete: Option<String>,
+    pub increment: Option<String>,
+    /// What `put` writes (expressions allowed), or how much `increment` adds (default 1).
+    pub value: Option<Value>,
+    /// How long a written key lives, e.g. `90d` (default: for ever).
+    pub ttl: Option<super::values::Duration>,
+}

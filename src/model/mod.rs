@@ -18,6 +18,7 @@ use serde_json::Value;
 pub use condition::{CompareOp, Comparison, Condition};
 pub use kinds::{
     FailStep, ForEachStep, HttpMethod, HttpStep, RespondStep, Route, RouterMode, RouterStep,
+    StoreStep,
 };
 pub use step::{Backoff, OnError, RawStep, RetrySpec, Step, StepKind};
 pub use trigger::{CatchUp, Manual, Schedule, Trigger, Webhook, WebhookAuth, WebhookRespond};
@@ -98,6 +99,17 @@ pub struct Connection {
     /// Per-request timeout (default 30s).
     pub timeout: Option<Duration>,
     pub retry: Option<RetrySpec>,
+    /// The header that carries each request's idempotency key (default
+    /// `Idempotency-Key`), or `false` to send none.
+    pub idempotency: Option<Idempotency>,
+}
+
+/// `idempotency: false`, or `idempotency: { header: X-Request-Id }`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum Idempotency {
+    Enabled(bool),
+    Header { header: String },
 }
 
 /// Validates the trigger body before any step runs.
@@ -114,6 +126,11 @@ pub struct Settings {
     /// Bounds a whole execution.
     pub timeout: Option<Duration>,
     pub concurrency: Option<Concurrency>,
+    /// When an `incomplete` execution (stopped by `on_error: break`) is tried
+    /// again, counted from each stop. Default `[1m, 10m, 1h, 6h, 24h]`; `[]` never.
+    pub retry_incomplete: Option<Vec<Duration>>,
+    /// How long executions of this scenario are kept by `prune` (default: its `--older-than`).
+    pub history: Option<Duration>,
 }
 
 /// How many executions of this scenario the daemon runs at once.

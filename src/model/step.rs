@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::condition::Condition;
-use super::kinds::{FailStep, ForEachStep, HttpStep, RespondStep, RouterStep};
+use super::kinds::{FailStep, ForEachStep, HttpStep, RespondStep, RouterStep, StoreStep};
 use super::values::{Duration, StepId};
 
 /// One step of a scenario.
@@ -41,11 +41,13 @@ pub enum StepKind {
     ForEach(ForEachStep),
     Respond(RespondStep),
     Fail(FailStep),
+    /// Reads or writes a named data store (Make.com's data stores).
+    Store(StoreStep),
 }
 
 impl StepKind {
     pub const NAMES: &'static [&'static str] = &[
-        "http", "set", "filter", "router", "for_each", "respond", "fail",
+        "http", "set", "filter", "router", "for_each", "respond", "fail", "store",
     ];
 
     /// The key that names this kind in YAML.
@@ -58,6 +60,7 @@ impl StepKind {
             StepKind::ForEach(_) => "for_each",
             StepKind::Respond(_) => "respond",
             StepKind::Fail(_) => "fail",
+            StepKind::Store(_) => "store",
         }
     }
 }
@@ -102,7 +105,7 @@ pub enum Backoff {
 #[serde(deny_unknown_fields)]
 #[schemars(
     title = "Step",
-    description = "A step: common fields and exactly one of http, set, filter, router, for_each, respond, fail."
+    description = "A step: common fields and exactly one of http, set, filter, router, for_each, respond, fail, store."
 )]
 pub struct RawStep {
     pub id: StepId,
@@ -132,6 +135,8 @@ pub struct RawStep {
     pub respond: Option<RespondStep>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fail: Option<FailStep>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub store: Option<StoreStep>,
 }
 
 impl Default for StepId {
@@ -165,6 +170,9 @@ impl TryFrom<RawStep> for Step {
         }
         if let Some(k) = raw.fail {
             kinds.push(StepKind::Fail(k));
+        }
+        if let Some(k) = raw.store {
+            kinds.push(StepKind::Store(k));
         }
         let kind = match kinds.len() {
             1 => kinds.pop().expect("one kind"),
@@ -217,6 +225,7 @@ impl From<Step> for RawStep {
             StepKind::ForEach(k) => raw.for_each = Some(k),
             StepKind::Respond(k) => raw.respond = Some(k),
             StepKind::Fail(k) => raw.fail = Some(k),
+            StepKind::Store(k) => raw.store = Some(k),
         }
         raw
     }

@@ -13,11 +13,12 @@ use super::expr::{Expr, UNKNOWN_HELPER};
 use super::helpers::HELPER_NAMES;
 use super::{
     EnvDecl, ForEachPlan, HttpBody, HttpPlan, Plan, PlanKind, PlanStep, RespondPlan, RetryPolicy,
-    RoutePlan, RouterPlan, ScheduleTrigger, DEFAULT_REQUEST_TIMEOUT,
+    RoutePlan, RouterPlan, ScheduleTrigger, StoreOpPlan, StorePlan, DEFAULT_IDEMPOTENCY_HEADER,
+    DEFAULT_REQUEST_TIMEOUT,
 };
 use crate::diagnostic::{did_you_mean, Diagnostic};
 use crate::load::{join_index, join_key, LoadedScenario};
-use crate::model::{Concurrency, Condition, Step, StepKind, Trigger, WebhookAuth};
+use crate::model::{Concurrency, Condition, Idempotency, Step, StepKind, Trigger, WebhookAuth};
 
 /// Names a template may start with, wherever it is.
 const ROOTS: &[&str] = &["trigger", "steps", "vars", "env", "execution"];
@@ -686,6 +687,9 @@ impl Compiler<'_> {
             StepKind::Fail(fail) => {
                 PlanKind::Fail(self.expr_str(&fail.message, &format!("{path}.fail.message"), scope))
             }
+            StepKind::Store(store) => {
+                PlanKind::Store(self.store(store, &format!("{path}.store"), scope))
+            }
         };
         PlanStep {
             id: step.id.clone(),
@@ -834,6 +838,24 @@ impl Compiler<'_> {
             headers,
             body,
             expect: http.expect.clone(),
+            idempotency_header: match connection.and_then(|c| c.idempotency.as_ref()) {
+                None | Some(Idempotency::Enabled(true)) => {
+                    Some(DEFAULT_IDEMPOTENCY_HEADER.to_owned())
+                }
+                Some(Idempotency::Enabled(false)) => None,
+                Some(Idempotency::Header { header }) => {
+                    if reqwest::header::HeaderName::from_bytes(header.as_bytes()).is_err() {
+                        self.error(
+                            &format!(
+                                "{}.idempotency.header",
+                                conn_path.as_deref().unwrap_or_default()
+                            ),
+                            format!("`{header}` is not a valid HTTP header name"),
+                        );
+                    }
+                    Some(header.clone())
+                }
+            },
             request_timeout: connection
                 .and_then(|c| c.timeout)
                 .map(|d| d.as_std())
@@ -845,5 +867,84 @@ impl Compiler<'_> {
                 .and_then(|c| c.retry.as_ref())
                 .map(RetryPolicy::from_spec),
         )
+    }
+
+    fn store(&mut self, store: &crate::model::StoreStep, base: &str, scope: &Scope) -> StorePlan {
+        if !crate::model::StepId::from_str_checked(&store.name) {
+            self.error(
+                &format!("{base}.name"),
+                format!(
+                    "`{}` is not a data store name: use lowercase letters, digits and _",
+                    store.name
+                ),
+            );
+        }
+        let ops = [
+            ("get", &store.get),
+            ("put", &store.put),
+            ("delete", &store.delete),
+            ("increment", &store.increment),
+        ];
+        let given: Vec<(&str, &String)> = ops
+            .iter()
+            .filter_map(|(name, key)| key.as_ref().map(|k| (*name, k)))
+            .collect();
+        let (verb, key_text) = match given.as_slice() {
+            [one] => *one,
+            [] => {
+                self.error(base, "a store step needs exactly one of `get`, `put`, `delete`, `increment` (each names the key)");
+                return StorePlan {
+                    name: store.name.clone(),
+                    key: Expr::Literal(Value::Null),
+                    op: StoreOpPlan::Get,
+                    ttl: None,
+                };
+            }
+            several => {
+                let names: Vec<&str> = several.iter().map(|(n, _)| *n).collect();
+                self.error(
+                    base,
+                    format!(
+                        "a store step does one operation, found {}",
+                        names.join(", ")
+                    ),
+                );
+                several[0]
+            }
+        };
+        let key = self.expr_str(key_text, &format!("{base}.{verb}"), scope);
+        let value = store
+            .value
+            .as_ref()
+            .map(|v| self.expr(v, &format!("{base}.value"), scope));
+        let op = match (verb, value) {
+            ("put", Some(value)) => StoreOpPlan::Put(value),
+            ("put", None) => {
+                self.error(base, "`put` needs a `value` to write");
+                StoreOpPlan::Put(Expr::Literal(Value::Null))
+            }
+            ("increment", by) => StoreOpPlan::Increment(by),
+            (other, Some(_)) => {
+                self.error(
+                    &format!("{base}.value"),
+                    format!("`value` is not used by `{other}`"),
+                );
+                StoreOpPlan::Get
+            }
+            ("delete", None) => StoreOpPlan::Delete,
+            _ => StoreOpPlan::Get,
+        };
+        if store.ttl.is_some() && !matches!(op, StoreOpPlan::Put(_) | StoreOpPlan::Increment(_)) {
+            self.error(
+                &format!("{base}.ttl"),
+                "`ttl` applies to what `put` or `increment` writes",
+            );
+        }
+        StorePlan {
+            name: store.name.clone(),
+            key,
+            op,
+            ttl: store.ttl.map(|d| d.as_std()),
+        }
     }
 }

@@ -75,6 +75,7 @@ pub enum PlanKind {
     ForEach(Box<ForEachPlan>),
     Respond(RespondPlan),
     Fail(Expr),
+    Store(StorePlan),
 }
 
 impl PlanKind {
@@ -87,6 +88,7 @@ impl PlanKind {
             PlanKind::ForEach(_) => "for_each",
             PlanKind::Respond(_) => "respond",
             PlanKind::Fail(_) => "fail",
+            PlanKind::Store(_) => "store",
         }
     }
 }
@@ -105,6 +107,26 @@ pub struct HttpPlan {
     /// Success statuses; `None` means any 2xx.
     pub expect: Option<Vec<u16>>,
     pub request_timeout: Duration,
+    /// The header that carries the step's idempotency key; `None`: not sent.
+    pub idempotency_header: Option<String>,
+}
+
+/// One `store` step: the operation and the key it acts on.
+#[derive(Debug)]
+pub struct StorePlan {
+    pub name: String,
+    pub key: Expr,
+    pub op: StoreOpPlan,
+    pub ttl: Option<Duration>,
+}
+
+#[derive(Debug)]
+pub enum StoreOpPlan {
+    Get,
+    Put(Expr),
+    Delete,
+    /// By how much (default 1).
+    Increment(Option<Expr>),
 }
 
 #[derive(Debug)]
@@ -143,6 +165,55 @@ pub struct RespondPlan {
     pub status: u16,
     pub headers: Vec<(String, Expr)>,
     pub body: Option<Expr>,
+}
+
+/// The header that carries idempotency keys unless a connection says otherwise.
+pub const DEFAULT_IDEMPOTENCY_HEADER: &str = "Idempotency-Key";
+
+/// When `incomplete` executions are tried again unless `settings.retry_incomplete` says otherwise.
+pub const DEFAULT_RETRY_INCOMPLETE: [Duration; 5] = [
+    Duration::from_secs(60),
+    Duration::from_secs(600),
+    Duration::from_secs(3600),
+    Duration::from_secs(6 * 3600),
+    Duration::from_secs(24 * 3600),
+];
+
+impl Plan {
+    /// The step at a journal path such as `route/enterprise/notify#3`.
+    pub fn find_step(&self, path: &str) -> Option<&PlanStep> {
+        let mut segments = path.split('/').peekable();
+        let mut steps = &self.steps;
+        if segments.peek() == Some(&"on_failure") {
+            segments.next();
+            steps = &self.on_failure;
+        }
+        loop {
+            let segment = segments.next()?;
+            let id = segment.split('#').next().unwrap_or(segment);
+            let step = steps.iter().find(|s| s.id.as_str() == id)?;
+            if segments.peek().is_none() {
+                return Some(step);
+            }
+            steps = match &step.kind {
+                PlanKind::Router(router) => {
+                    let route = segments.next()?;
+                    &router.routes.iter().find(|r| r.name == route)?.steps
+                }
+                PlanKind::ForEach(each) => &each.steps,
+                _ => return None,
+            };
+        }
+    }
+
+    /// When an incomplete execution is next tried, after it stopped for the `attempt`-th time.
+    pub fn retry_incomplete_after(&self, attempt: u32) -> Option<Duration> {
+        let index = attempt.saturating_sub(1) as usize;
+        match &self.scenario.settings.retry_incomplete {
+            Some(schedule) => schedule.get(index).map(|d| d.as_std()),
+            None => DEFAULT_RETRY_INCOMPLETE.get(index).copied(),
+        }
+    }
 }
 
 /// Default per-request timeout of http steps.

@@ -303,12 +303,14 @@ steps:
     let doc = out.json();
     assert_eq!(doc["dry_run"], true);
     assert_eq!(doc["steps"]["qualify"]["status"], "skipped");
+    let execution_id: uuid::Uuid = doc["execution_id"].as_str().unwrap().parse().unwrap();
+    let key = scenarist::engine::idempotency_key(execution_id, "qualify");
     assert_eq!(
         doc["steps"]["qualify"]["output"]["request"],
         json!({
             "method": "PUT",
             "url": format!("{}/qualification", server.uri()),
-            "headers": {"Authorization": "Bearer ***"},
+            "headers": {"Authorization": "Bearer ***", "Idempotency-Key": key},
             "body": {"identifier": "u1", "qualified": true},
         })
     );

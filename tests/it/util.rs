@@ -75,6 +75,8 @@ impl Scenarist {
             .args(&self.args)
             .current_dir(&self.dir)
             .env_remove("SCENARIST_LOG")
+            // History goes nowhere unless a test gives a store.
+            .env("SCENARIST_STORE", "memory")
             .stdin(if self.stdin.is_some() {
                 Stdio::piped()
             } else {

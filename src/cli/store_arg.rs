@@ -1,0 +1,35 @@
+//! The `--store` option shared by every command that reads or writes history.
+
+use std::sync::Arc;
+
+use clap::Args;
+use scenarist::runner::Runner;
+use scenarist::store::{self, Store, DEFAULT_STORE_URL};
+
+#[derive(Args, Clone)]
+pub struct StoreArg {
+    /// Where executions are kept: sqlite://PATH, or memory for a throwaway run.
+    #[arg(long = "store", env = "SCENARIST_STORE", default_value = DEFAULT_STORE_URL, value_name = "URL")]
+    pub url: String,
+}
+
+impl StoreArg {
+    pub fn open(&self) -> anyhow::Result<Arc<dyn Store>> {
+        Ok(Arc::new(store::open(&self.url)?))
+    }
+
+    /// A runner on this store, reading declared env values from the process environment.
+    pub fn runner(&self) -> anyhow::Result<Runner> {
+        Ok(Runner::new(
+            scenarist::engine::Engine::new(),
+            self.open()?,
+            std::env::vars().collect(),
+        ))
+    }
+}
+
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?)
+}

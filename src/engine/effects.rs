@@ -1,0 +1,176 @@
+//! Steps with effects outside the execution: HTTP requests and data stores.
+
+use handlebars::Context;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use super::execution::StepStatus;
+use super::http::Request;
+use super::journal::{DataOp, DataRequest};
+use super::run::{set_output, Interpreter, Outcome, StepRun};
+use super::StepError;
+use crate::plan::{HttpPlan, StoreOpPlan, StorePlan};
+
+/// The `Idempotency-Key` of one step of one execution: the same for every
+/// retry and every resume, different for every other step and loop iteration.
+pub fn idempotency_key(execution_id: Uuid, step_path: &str) -> String {
+    Uuid::new_v5(&execution_id, step_path.as_bytes()).to_string()
+}
+
+impl Interpreter<'_> {
+    pub(super) async fn http(
+        &self,
+        run: &StepRun<'_>,
+        http: &HttpPlan,
+        ctx: &mut Context,
+    ) -> Outcome {
+        let mut request = match Request::build(http, ctx) {
+            Ok(r) => r,
+            Err(e) => return self.step_failed(run, ctx, e.0, 0, None).await,
+        };
+        if let Some(header) = &http.idempotency_header {
+            if !request
+                .headers
+                .iter()
+                .any(|(name, _)| name.eq_ignore_ascii_case(header))
+            {
+                let key = idempotency_key(self.execution_id, &run.path);
+                request.headers.push((header.clone(), key));
+            }
+        }
+        let summary = request.summary(&self.redactor);
+        let described = request.describe(&self.redactor);
+        if self.dry_run && !request.method.is_safe() {
+            let output = json!({ "dry_run": true, "request": described });
+            set_output(ctx, run.step.id.as_str(), output.clone());
+            let mut record = self.record(run, StepStatus::Skipped, output, None, 0);
+            record.detail = Some(format!("{summary} (dry run: not sent)"));
+            return self.keep(record, Outcome::Continue).await;
+        }
+        let policy = &run.step.retry;
+        let mut attempt = 0;
+        let outcome = loop {
+            attempt += 1;
+            let send = request.send(
+                self.engine.client(),
+                http.request_timeout,
+                http.expect.as_deref(),
+            );
+            let result = match run.step.timeout {
+                None => send.await,
+                Some(limit) => tokio::time::timeout(limit, send).await.unwrap_or_else(|_| {
+                    Err(StepError::retryable(format!(
+                        "no answer within {}",
+                        crate::model::Duration(limit)
+                    )))
+                }),
+            };
+            match result {
+                Ok(response) => {
+                    let detail = format!("{summary} -> {}", response.status);
+                    break Ok((response.into_output(), detail));
+                }
+                Err(e) if e.retryable && attempt < policy.attempts => {
+                    let delay =
+                        policy.delay_with_hint(attempt, rand::random::<f64>(), e.retry_after);
+                    tracing::debug!(step = %run.step.id, attempt, delay_ms = delay.as_millis() as u64, error = %self.redactor.text(&e.message), "retrying");
+                    tokio::time::sleep(delay).await;
+                }
+                Err(e) => {
+                    let detail = match e.status {
+                        Some(status) => format!("{summary} -> {status}"),
+                        None => summary.clone(),
+                    };
+                    break Err((e.message, detail));
+                }
+            }
+        };
+        match outcome {
+            Ok((output, detail)) => {
+                self.succeeded_with_input(run, ctx, output, attempt, detail, described)
+                    .await
+            }
+            Err((message, detail)) => {
+                self.step_failed(run, ctx, message, attempt, Some(detail))
+                    .await
+            }
+        }
+    }
+
+    pub(super) async fn store(
+        &self,
+        run: &StepRun<'_>,
+        store: &StorePlan,
+        ctx: &mut Context,
+    ) -> Outcome {
+        let built = (|| -> Result<DataRequest, crate::plan::EvalError> {
+            let key = match store.key.eval_ref(ctx)?.as_ref() {
+                Value::String(s) => s.clone(),
+                Value::Null => {
+                    return Err(crate::plan::EvalError("the key is empty (null)".to_owned()))
+                }
+                other => other.to_string(),
+            };
+            let op = match &store.op {
+                StoreOpPlan::Get => DataOp::Get,
+                StoreOpPlan::Delete => DataOp::Delete,
+                // Kept masked, like everything stored.
+                StoreOpPlan::Put(value) => DataOp::Put {
+                    value: self.masked(value.eval(ctx)?),
+                    ttl: store.ttl,
+                },
+                StoreOpPlan::Increment(by) => {
+                    let by = match by {
+                        None => 1.0,
+                        Some(expr) => {
+                            let value = expr.eval(ctx)?;
+                            crate::plan::as_number(&value).ok_or_else(|| {
+                                crate::plan::EvalError(format!(
+                                    "`value` of an increment must be a number, not {value}"
+                                ))
+                            })?
+                        }
+                    };
+                    DataOp::Increment { by, ttl: store.ttl }
+                }
+            };
+            Ok(DataRequest {
+                store: store.name.clone(),
+                key: self.redactor.string(key),
+                op,
+            })
+        })();
+        let request = match built {
+            Ok(request) => request,
+            Err(e) => return self.step_failed(run, ctx, e.0, 1, None).await,
+        };
+        let verb = match request.op {
+            DataOp::Get => "get",
+            DataOp::Put { .. } => "put",
+            DataOp::Delete => "delete",
+            DataOp::Increment { .. } => "increment",
+        };
+        let detail = self
+            .redactor
+            .string(format!("{verb} {}[{}]", request.store, request.key));
+        let input = self.masked(json!({ "store": request.store, verb: request.key }));
+        if self.dry_run && !matches!(request.op, DataOp::Get) {
+            let mut record = self.record(run, StepStatus::Skipped, Value::Null, None, 0);
+            record.detail = Some(format!("{detail} (dry run: not written)"));
+            record.input = Some(input);
+            set_output(ctx, run.step.id.as_str(), Value::Null);
+            return self.keep(record, Outcome::Continue).await;
+        }
+        match self
+            .journal
+            .data(self.execution_id, &run.path, &request)
+            .await
+        {
+            Ok(value) => {
+                self.succeeded_with_input(run, ctx, value, 1, detail, input)
+                    .await
+            }
+            Err(e) => self.step_failed(run, ctx, e.0, 1, Some(detail)).await,
+        }
+    }
+}

@@ -1,0 +1,289 @@
+//! Durable executions: the engine and the store put together.
+//!
+//! Starting, resuming and replaying executions all go through a [`Runner`],
+//! which the CLI uses now and the daemon will use too. It keeps each scenario
+//! version's text in the store, so that an execution always resumes with the
+//! version it started with, whatever happened to the file since.
+
+pub mod owner;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+use crate::engine::{
+    Engine, Execution, ExecutionStatus, Journal, Resume, RunError, RunRequest, Tee, TriggerData,
+};
+use crate::plan::Plan;
+use crate::store::{ExecutionSummary, Store, StoreError, StoreJournal, StoredExecution};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunnerError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Run(#[from] RunError),
+    #[error("no execution has an id starting with `{0}`")]
+    NotFound(String),
+    #[error("`{prefix}` matches several executions ({}); give more of the id", .ids.join(", "))]
+    Ambiguous { prefix: String, ids: Vec<String> },
+    #[error("execution {id} is {status}: {why}")]
+    NotResumable {
+        id: Uuid,
+        status: ExecutionStatus,
+        why: &'static str,
+    },
+    #[error("execution {0} was taken over by another process")]
+    Taken(Uuid),
+    #[error("the scenario version {version} of `{scenario}` that execution {id} ran is not in the store")]
+    MissingVersion {
+        id: Uuid,
+        scenario: String,
+        version: String,
+    },
+    #[error("the stored version of `{scenario}` no longer compiles:\n{diagnostics}")]
+    StoredVersion {
+        scenario: String,
+        diagnostics: String,
+    },
+    #[error("the stored trigger of execution {0} is damaged")]
+    DamagedTrigger(Uuid),
+}
+
+/// Runs executions that survive crashes.
+pub struct Runner {
+    engine: Engine,
+    store: Arc<dyn Store>,
+    /// The process environment: declared `env` values are read from here.
+    env: HashMap<String, String>,
+    now: fn() -> DateTime<Utc>,
+}
+
+impl Runner {
+    pub fn new(engine: Engine, store: Arc<dyn Store>, env: HashMap<String, String>) -> Runner {
+        Runner {
+            engine,
+            store,
+            env,
+            now: Utc::now,
+        }
+    }
+
+    /// The clock for retry schedules: tests inject one instead of sleeping.
+    pub fn with_clock(mut self, now: fn() -> DateTime<Utc>) -> Runner {
+        self.now = now;
+        self
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// The declared env values of a plan, from this runner's environment.
+    pub fn env_for(&self, plan: &Plan) -> HashMap<String, String> {
+        plan.env
+            .iter()
+            .filter_map(|d| self.env.get(&d.name).map(|v| (d.name.clone(), v.clone())))
+            .collect()
+    }
+
+    /// Starts a new execution: the scenario text and the trigger are committed
+    /// before the first step, each step before the next.
+    pub async fn start(
+        &self,
+        plan: &Plan,
+        source: &str,
+        mut request: RunRequest,
+        trace: &dyn Journal,
+        replay_of: Option<Uuid>,
+    ) -> Result<Execution, RunnerError> {
+        if request.env.is_empty() {
+            request.env = self.env_for(plan);
+        }
+        let prepared = Engine::prepare(plan, request)?;
+        self.store
+            .save_version(&plan.name, &plan.version, source)
+            .await?;
+        let journal = StoreJournal::new(
+            self.store.clone(),
+            prepared.execution_id(),
+            owner::this_process().to_owned(),
+            1,
+        )
+        .retry_after(plan.retry_incomplete_after(1))
+        .replay_of(replay_of)
+        .clock(self.now);
+        Ok(self
+            .engine
+            .run(plan, prepared, &Tee(trace, &journal))
+            .await?)
+    }
+
+    /// Finds the one execution whose id starts with `prefix`.
+    pub async fn resolve(&self, prefix: &str) -> Result<Uuid, RunnerError> {
+        if let Ok(id) = Uuid::parse_str(prefix) {
+            return Ok(id);
+        }
+        let ids = self.store.find_ids(prefix.trim()).await?;
+        match ids.as_slice() {
+            [] => Err(RunnerError::NotFound(prefix.to_owned())),
+            [one] => Ok(*one),
+            several => Err(RunnerError::Ambiguous {
+                prefix: prefix.to_owned(),
+                ids: several.iter().map(Uuid::to_string).collect(),
+            }),
+        }
+    }
+
+    pub async fn load(&self, id: Uuid) -> Result<StoredExecution, RunnerError> {
+        self.store
+            .execution(id)
+            .await?
+            .ok_or_else(|| RunnerError::NotFound(id.to_string()))
+    }
+
+    /// The plan of the version an execution ran, compiled from the stored text.
+    pub async fn stored_plan(
+        &self,
+        stored: &ExecutionSummary,
+    ) -> Result<(Plan, String), RunnerError> {
+        let source = self
+            .store
+            .version_source(&stored.scenario, &stored.version)
+            .await?
+            .ok_or_else(|| RunnerError::MissingVersion {
+                id: stored.id,
+                scenario: stored.scenario.clone(),
+                version: stored.version.clone(),
+            })?;
+        let label = format!(
+            "{}@{}",
+            stored.scenario,
+            &stored.version[..12.min(stored.version.len())]
+        );
+        let shown = Path::new(&label);
+        let failed = |diagnostics: Vec<crate::diagnostic::Diagnostic>| RunnerError::StoredVersion {
+            scenario: stored.scenario.clone(),
+            diagnostics: diagnostics
+                .iter()
+                .map(|d| d.render(Some(&source)))
+                .collect::<Vec<_>>()
+                .join("\n"),
+        };
+        let loaded =
+            crate::load::load_str(shown, source.clone()).map_err(|f| failed(f.diagnostics))?;
+        let plan = crate::plan::compile(&loaded).map_err(failed)?;
+        Ok((plan, source))
+    }
+
+    /// Executions `resume` should pick up now: incomplete ones that are due,
+    /// and running ones whose process is gone.
+    pub async fn due(&self) -> Result<Vec<ExecutionSummary>, RunnerError> {
+        let candidates = self.store.resumable((self.now)()).await?;
+        Ok(candidates
+            .into_iter()
+            .filter(|e| match e.status {
+                ExecutionStatus::Running => {
+                    e.owner.as_deref().is_none_or(|o| !owner::may_be_alive(o))
+                }
+                _ => true,
+            })
+            .collect())
+    }
+
+    /// Continues a stopped execution from the step that did not finish:
+    /// an incomplete one (whenever asked: `executions retry`), or a running
+    /// one whose process died.
+    pub async fn resume(&self, id: Uuid, trace: &dyn Journal) -> Result<Execution, RunnerError> {
+        let stored = self.load(id).await?;
+        let summary = &stored.summary;
+        match summary.status {
+            ExecutionStatus::Incomplete => {}
+            ExecutionStatus::Running => {
+                if summary.owner.as_deref().is_some_and(owner::may_be_alive) {
+                    return Err(RunnerError::NotResumable {
+                        id,
+                        status: summary.status,
+                        why: "its process is still running",
+                    });
+                }
+            }
+            status => {
+                return Err(RunnerError::NotResumable {
+                    id,
+                    status,
+                    why: "only incomplete executions, and running ones whose process died, can be resumed; `scenarist replay` starts it again with the same trigger",
+                })
+            }
+        }
+        let (plan, _) = self.stored_plan(summary).await?;
+        let me = owner::this_process();
+        let attempt = self
+            .store
+            .claim(
+                id,
+                summary.status,
+                summary.owner.as_deref(),
+                me,
+                (self.now)(),
+            )
+            .await?
+            .ok_or(RunnerError::Taken(id))?;
+        let request = RunRequest {
+            trigger: trigger_data(&stored.trigger).ok_or(RunnerError::DamagedTrigger(id))?,
+            env: self.env_for(&plan),
+            vars: stored.vars.clone(),
+            dry_run: false,
+            execution_id: Some(id),
+            resume: Some(Resume {
+                completed: stored.steps.clone(),
+                started_at: summary.started_at,
+            }),
+        };
+        let prepared = Engine::prepare(&plan, request)?;
+        let journal = StoreJournal::new(self.store.clone(), id, me.to_owned(), attempt)
+            .retry_after(plan.retry_incomplete_after(attempt))
+            .clock(self.now);
+        Ok(self
+            .engine
+            .run(&plan, prepared, &Tee(trace, &journal))
+            .await?)
+    }
+
+    /// A new execution of the same scenario version with the same trigger.
+    pub async fn replay(&self, id: Uuid, trace: &dyn Journal) -> Result<Execution, RunnerError> {
+        let stored = self.load(id).await?;
+        let (plan, source) = self.stored_plan(&stored.summary).await?;
+        let request = RunRequest {
+            trigger: trigger_data(&stored.trigger).ok_or(RunnerError::DamagedTrigger(id))?,
+            vars: stored.vars.clone(),
+            execution_id: Some(Uuid::now_v7()),
+            ..RunRequest::default()
+        };
+        self.start(&plan, &source, request, trace, Some(id)).await
+    }
+}
+
+/// The trigger as the engine takes it, from its stored document.
+pub fn trigger_data(doc: &Value) -> Option<TriggerData> {
+    let object = doc.as_object()?;
+    let map = |key: &str| match object.get(key) {
+        Some(Value::Object(m)) => m.clone(),
+        _ => Map::new(),
+    };
+    Some(TriggerData {
+        body: object.get("body").cloned().unwrap_or(Value::Null),
+        headers: map("headers"),
+        query: map("query"),
+        received_at: object
+            .get("received_at")
+            .and_then(Value::as_str)
+            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.with_timezone(&Utc))
+            .unwrap_or_else(Utc::now),
+    })
+}

@@ -1,0 +1,131 @@
+//! The engine's journal, kept in a store: what makes an execution durable.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::{Finish, NewExecution, Store};
+use crate::engine::{
+    DataRequest, Execution, ExecutionStart, ExecutionStatus, Journal, JournalError, StepRecord,
+};
+
+/// Commits each result of one execution to the store before the engine goes on.
+pub struct StoreJournal {
+    store: Arc<dyn Store>,
+    execution_id: Uuid,
+    /// Which process runs the execution: lets `resume` tell orphans from live runs.
+    owner: String,
+    /// How many times the execution has been run (1, then +1 per resume).
+    attempt: u32,
+    /// When an incomplete execution is next tried, after this attempt.
+    retry_after: Option<std::time::Duration>,
+    replay_of: Option<Uuid>,
+    now: fn() -> DateTime<Utc>,
+}
+
+impl StoreJournal {
+    pub fn new(
+        store: Arc<dyn Store>,
+        execution_id: Uuid,
+        owner: String,
+        attempt: u32,
+    ) -> StoreJournal {
+        StoreJournal {
+            store,
+            execution_id,
+            owner,
+            attempt,
+            retry_after: None,
+            replay_of: None,
+            now: Utc::now,
+        }
+    }
+
+    /// The scenario's retry schedule for `incomplete`, already picked for this attempt.
+    pub fn retry_after(mut self, delay: Option<std::time::Duration>) -> StoreJournal {
+        self.retry_after = delay;
+        self
+    }
+
+    pub fn replay_of(mut self, original: Option<Uuid>) -> StoreJournal {
+        self.replay_of = original;
+        self
+    }
+
+    /// The clock for retry times; tests inject one.
+    pub fn clock(mut self, now: fn() -> DateTime<Utc>) -> StoreJournal {
+        self.now = now;
+        self
+    }
+
+    pub fn attempt(&self) -> u32 {
+        self.attempt
+    }
+}
+
+fn kept(e: super::StoreError) -> JournalError {
+    JournalError(e.to_string())
+}
+
+#[async_trait]
+impl Journal for StoreJournal {
+    async fn execution_started(&self, start: &ExecutionStart<'_>) -> Result<(), JournalError> {
+        self.store
+            .start_execution(NewExecution {
+                id: start.execution_id,
+                scenario: start.scenario.to_owned(),
+                version: start.version.to_owned(),
+                trigger: start.trigger(),
+                vars: start.vars.clone(),
+                started_at: start.started_at,
+                owner: self.owner.clone(),
+                replay_of: self.replay_of,
+            })
+            .await
+            .map_err(kept)
+    }
+
+    async fn step_finished(&self, record: &StepRecord) -> Result<(), JournalError> {
+        self.store
+            .record_step(self.execution_id, record)
+            .await
+            .map_err(kept)
+    }
+
+    async fn execution_finished(&self, execution: &Execution) -> Result<(), JournalError> {
+        let next_retry_at = match execution.status {
+            ExecutionStatus::Incomplete => self
+                .retry_after
+                .and_then(|d| chrono::Duration::from_std(d).ok())
+                .map(|d| (self.now)() + d),
+            _ => None,
+        };
+        self.store
+            .finish_execution(
+                execution.execution_id,
+                Finish {
+                    status: execution.status,
+                    error: execution.error.clone(),
+                    finished_at: execution.finished_at,
+                    next_retry_at,
+                },
+            )
+            .await
+            .map_err(kept)
+    }
+
+    async fn data(
+        &self,
+        execution_id: Uuid,
+        step_path: &str,
+        request: &DataRequest,
+    ) -> Result<Value, JournalError> {
+        self.store
+            .data(execution_id, step_path, request, (self.now)())
+            .await
+            .map_err(|e| JournalError(e.to_string()))
+    }
+}

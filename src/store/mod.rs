@@ -1,0 +1,230 @@
+//! The durable store: scenario versions, executions, the step journal, data
+//! stores and dedupe keys, behind one trait.
+//!
+//! SQLite (a file, or `memory`) is the implementation today; the SQL is kept
+//! portable so that a PostgreSQL store for several machines can implement the
+//! same trait. The engine never sees SQL: it talks to [`StoreJournal`].
+
+mod journal;
+mod sqlite;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+use crate::engine::{DataRequest, ExecutionError, ExecutionStatus, StepRecord};
+
+pub use journal::StoreJournal;
+pub use sqlite::{Durability, SqliteStore};
+
+/// Where the store lives when neither `--store` nor `SCENARIST_STORE` says.
+pub const DEFAULT_STORE_URL: &str = "sqlite://.scenarist/scenarist.db";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot use `{url}` as a store: {message}")]
+    Url { url: String, message: String },
+    #[error("cannot open the store {path}: {message}")]
+    Open { path: String, message: String },
+    #[error("{path} is not a scenarist store: {reason}; refusing to touch it")]
+    Foreign { path: String, reason: String },
+    #[error("{path} was written by a newer scenarist (store schema {found}, this version knows up to {known}); upgrade scenarist to use it")]
+    TooNew {
+        path: String,
+        found: usize,
+        known: usize,
+    },
+    #[error("store error: {0}")]
+    Database(String),
+    #[error("the store's stored data is damaged: {0}")]
+    Corrupt(String),
+    #[error("the store has shut down")]
+    Closed,
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Database(e.to_string())
+    }
+}
+
+/// A new execution, committed before its first step runs.
+#[derive(Debug, Clone)]
+pub struct NewExecution {
+    pub id: Uuid,
+    pub scenario: String,
+    pub version: String,
+    /// `{ body, headers, query, received_at }`, secrets masked.
+    pub trigger: Value,
+    pub vars: Map<String, Value>,
+    pub started_at: DateTime<Utc>,
+    pub owner: String,
+    pub replay_of: Option<Uuid>,
+}
+
+/// How an execution ended (or stopped, for `incomplete`).
+#[derive(Debug, Clone)]
+pub struct Finish {
+    pub status: ExecutionStatus,
+    pub error: Option<ExecutionError>,
+    pub finished_at: DateTime<Utc>,
+    pub next_retry_at: Option<DateTime<Utc>>,
+}
+
+/// One line of `executions list`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ExecutionSummary {
+    pub id: Uuid,
+    pub scenario: String,
+    pub version: String,
+    pub status: ExecutionStatus,
+    pub attempt: u32,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub next_retry_at: Option<DateTime<Utc>>,
+    pub error_step: Option<String>,
+    pub error: Option<String>,
+    #[serde(skip)]
+    pub owner: Option<String>,
+    pub replay_of: Option<Uuid>,
+}
+
+impl ExecutionSummary {
+    pub fn duration_ms(&self) -> Option<i64> {
+        self.finished_at
+            .map(|end| (end - self.started_at).num_milliseconds())
+    }
+}
+
+/// Everything kept about one execution: what `executions show` prints.
+#[derive(Debug, Clone, Serialize)]
+pub struct StoredExecution {
+    #[serde(flatten)]
+    pub summary: ExecutionSummary,
+    pub trigger: Value,
+    pub vars: Map<String, Value>,
+    /// In the order the steps finished.
+    pub steps: Vec<StepRecord>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ExecutionFilter {
+    pub scenario: Option<String>,
+    pub status: Option<ExecutionStatus>,
+    pub since: Option<DateTime<Utc>>,
+    pub limit: Option<usize>,
+}
+
+/// What to prune: executions that ended before `before`, except in scenarios
+/// that keep their history longer (`settings.history`).
+#[derive(Debug, Clone)]
+pub struct PruneRule {
+    pub before: DateTime<Utc>,
+    /// Per-scenario cut-offs that replace `before` for that scenario.
+    pub per_scenario: Vec<(String, DateTime<Utc>)>,
+}
+
+/// The one interface every store implements. Each method is one short
+/// transaction; a method returns only once its change is durable.
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// Keeps the text of a scenario version (idempotent).
+    async fn save_version(
+        &self,
+        scenario: &str,
+        version: &str,
+        source: &str,
+    ) -> Result<(), StoreError>;
+    async fn version_source(
+        &self,
+        scenario: &str,
+        version: &str,
+    ) -> Result<Option<String>, StoreError>;
+
+    async fn start_execution(&self, new: NewExecution) -> Result<(), StoreError>;
+    /// Inserts or replaces the step's record (a step re-run on resume replaces it).
+    async fn record_step(&self, execution_id: Uuid, record: &StepRecord) -> Result<(), StoreError>;
+    async fn finish_execution(&self, execution_id: Uuid, finish: Finish) -> Result<(), StoreError>;
+
+    /// Runs a data store operation and records the step's result in the same
+    /// transaction, so a resumed execution never applies it twice.
+    async fn data(
+        &self,
+        execution_id: Uuid,
+        step_path: &str,
+        request: &DataRequest,
+        now: DateTime<Utc>,
+    ) -> Result<Value, StoreError>;
+
+    async fn execution(&self, id: Uuid) -> Result<Option<StoredExecution>, StoreError>;
+    /// Ids starting with `prefix` (at most a few): lets people type short ids.
+    async fn find_ids(&self, prefix: &str) -> Result<Vec<Uuid>, StoreError>;
+    async fn list(&self, filter: &ExecutionFilter) -> Result<Vec<ExecutionSummary>, StoreError>;
+
+    /// Takes an execution over to run it again: succeeds only if it is still
+    /// in `expected` status with the `expected_owner` it had when it was read,
+    /// so two processes never resume the same execution.
+    async fn claim(
+        &self,
+        id: Uuid,
+        expected: ExecutionStatus,
+        expected_owner: Option<&str>,
+        owner: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<u32>, StoreError>;
+
+    /// Executions to resume: every `running` one (the caller checks its owner
+    /// is gone) and every `incomplete` one whose retry time has come.
+    async fn resumable(&self, now: DateTime<Utc>) -> Result<Vec<ExecutionSummary>, StoreError>;
+
+    /// Deletes finished executions (succeeded, failed, filtered) older than the
+    /// rule says, with their steps; returns how many.
+    async fn prune(&self, rule: &PruneRule) -> Result<u64, StoreError>;
+
+    /// Remembers a dedupe key; returns the execution that already holds it, if any.
+    async fn dedupe(
+        &self,
+        scenario: &str,
+        key: &str,
+        execution_id: Uuid,
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Uuid>, StoreError>;
+}
+
+/// Opens the store a URL names: `sqlite://PATH` or `memory`.
+pub fn open(url: &str) -> Result<SqliteStore, StoreError> {
+    if url == "memory" || url == "sqlite::memory:" {
+        return SqliteStore::open_in_memory();
+    }
+    let Some(rest) = url.strip_prefix("sqlite://") else {
+        return Err(StoreError::Url {
+            url: url.to_owned(),
+            message: "use sqlite://PATH (e.g. sqlite://.scenarist/scenarist.db) or memory"
+                .to_owned(),
+        });
+    };
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    if path.is_empty() {
+        return Err(StoreError::Url {
+            url: url.to_owned(),
+            message: "the path is empty".to_owned(),
+        });
+    }
+    let mut sync = Durability::Normal;
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        match pair {
+            "sync=normal" => sync = Durability::Normal,
+            "sync=full" => sync = Durability::Full,
+            other => {
+                return Err(StoreError::Url {
+                    url: url.to_owned(),
+                    message: format!("unknown option `{other}` (known: sync=normal, sync=full)"),
+                })
+            }
+        }
+    }
+    SqliteStore::open(std::path::Path::new(path), sync)
+}
