@@ -1,5 +1,6 @@
 //! Integration tests: the real `scenarist` binary against real local HTTP servers.
 
+mod durable;
 mod examples;
 mod robustness;
 mod run_flow;

@@ -69,7 +69,7 @@ impl Scenarist {
         self
     }
 
-    pub async fn run(self) -> Output {
+    fn command(&self) -> tokio::process::Command {
         let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_scenarist"));
         command
             .args(&self.args)
@@ -88,6 +88,21 @@ impl Scenarist {
         for (k, v) in &self.env {
             command.env(k, v);
         }
+        command
+    }
+
+    /// Starts the binary and returns at once: for tests that kill it.
+    pub fn spawn(self) -> tokio::process::Child {
+        let mut command = self.command();
+        command
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        command.spawn().expect("spawn scenarist")
+    }
+
+    pub async fn run(self) -> Output {
+        let mut command = self.command();
         let mut child = command.spawn().expect("spawn scenarist");
         if let Some(bytes) = self.stdin {
             let mut stdin = child.stdin.take().expect("stdin");
