@@ -385,6 +385,7 @@ impl<'a> Interpreter<'a> {
                 }
                 Err(e) => self.step_failed(&run, ctx, e.0, 1, None).await,
             },
+            // A deliberate failure; `on_error` applies as to any other failure.
             PlanKind::Fail(message) => {
                 let message = match message.eval_ref(ctx) {
                     Ok(v) => match v.as_ref() {
@@ -393,19 +394,7 @@ impl<'a> Interpreter<'a> {
                     },
                     Err(e) => format!("(the fail message could not be built: {e})"),
                 };
-                let message = self.redactor.string(message);
-                let record = self.record(
-                    &run,
-                    StepStatus::Failed,
-                    Value::Null,
-                    Some(message.clone()),
-                    1,
-                );
-                let failed = Outcome::Failed(ExecutionError {
-                    step: run.path.clone(),
-                    message,
-                });
-                self.keep(record, failed).await
+                self.step_failed(&run, ctx, message, 1, None).await
             }
             PlanKind::Respond(respond) => {
                 let built = (|| -> Result<Value, crate::plan::EvalError> {

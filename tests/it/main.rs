@@ -1,6 +1,7 @@
 //! Integration tests: the real `scenarist` binary against real local HTTP servers.
 
 mod durable;
+mod durable_lib;
 mod examples;
 mod robustness;
 mod run_flow;
