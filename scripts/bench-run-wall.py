@@ -31,9 +31,14 @@ def median_ms(cmd):
 
 if not os.path.exists(BIN):
     sys.exit("build first: cargo build --release")
+import tempfile
+
 run = [BIN, "run", "tests/fixtures/valid/ten-steps.yaml", "--input", "tests/fixtures/valid/ten-steps.input.json", "--output", "json"]
 ref = median_ms(["/bin/true"])
-res = median_ms(run)
+memory = median_ms(run + ["--store", "memory"])
+with tempfile.TemporaryDirectory() as tmp:
+    durable = median_ms(run + ["--store", f"sqlite://{tmp}/scenarist.db"])
 print(f"runs: {N} each")
-print(f"reference /bin/true        median {ref[0]:.2f} ms (min {ref[1]:.2f}, max {ref[2]:.2f})")
-print(f"scenarist run ten-steps    median {res[0]:.2f} ms (min {res[1]:.2f}, max {res[2]:.2f})")
+print(f"reference /bin/true                    median {ref[0]:.2f} ms (min {ref[1]:.2f}, max {ref[2]:.2f})")
+print(f"scenarist run ten-steps, --store memory median {memory[0]:.2f} ms (min {memory[1]:.2f}, max {memory[2]:.2f})")
+print(f"scenarist run ten-steps, SQLite file   median {durable[0]:.2f} ms (min {durable[1]:.2f}, max {durable[2]:.2f})")

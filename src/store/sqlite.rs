@@ -199,7 +199,7 @@ fn writer(conn: Connection, queue: mpsc::Receiver<Job>) {
                 Err(_) => break,
             }
         }
-        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        if let Err(e) = control(&conn, "BEGIN IMMEDIATE") {
             let message = format!("cannot begin a transaction: {e}");
             tracing::error!(error = %message, "store");
             for job in batch {
@@ -209,29 +209,41 @@ fn writer(conn: Connection, queue: mpsc::Receiver<Job>) {
             continue;
         }
         let mut answers: Vec<Reply> = Vec::with_capacity(batch.len());
-        for job in batch {
-            let _ = conn.execute_batch("SAVEPOINT job");
+        let committed = if batch.len() == 1 {
+            // Alone in its transaction: no savepoint needed, a failure rolls it all back.
+            let job = batch.pop().expect("one job");
             let (ok, reply) = job(Ok(&conn));
-            let _ = conn.execute_batch(if ok {
-                "RELEASE job"
-            } else {
-                "ROLLBACK TO job; RELEASE job"
-            });
             answers.push(reply);
-        }
-        let committed = conn
-            .execute_batch("COMMIT")
-            .map_err(|e| StoreError::Database(format!("commit failed: {e}")));
-        if committed.is_err() {
-            let _ = conn.execute_batch("ROLLBACK");
+            if ok {
+                control(&conn, "COMMIT")
+            } else {
+                control(&conn, "ROLLBACK")
+            }
+        } else {
+            for job in batch {
+                let _ = control(&conn, "SAVEPOINT job");
+                let (ok, reply) = job(Ok(&conn));
+                if !ok {
+                    let _ = control(&conn, "ROLLBACK TO job");
+                }
+                let _ = control(&conn, "RELEASE job");
+                answers.push(reply);
+            }
+            control(&conn, "COMMIT")
+        };
+        let committed = committed.map_err(|e| format!("commit failed: {e}"));
+        if committed.is_err() && !conn.is_autocommit() {
+            let _ = control(&conn, "ROLLBACK");
         }
         for answer in answers {
-            answer(match &committed {
-                Ok(()) => Ok(()),
-                Err(e) => Err(StoreError::Database(e.to_string())),
-            });
+            answer(committed.clone().map_err(StoreError::Database));
         }
     }
+}
+
+/// Transaction control statements, prepared once.
+fn control(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([]).map(|_| ())
 }
 
 pub(super) fn micros(time: DateTime<Utc>) -> i64 {

@@ -395,3 +395,36 @@ steps:
         .unwrap();
     assert_eq!(read.step("read").unwrap().output, json!(1));
 }
+
+#[tokio::test]
+async fn a_dedupe_key_is_held_until_it_expires() {
+    let store = store::open("memory").unwrap();
+    let now = now_in_micros();
+    let (first, second) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
+    let hour = now + Duration::hours(1);
+    assert_eq!(
+        store.dedupe("s", "evt-1", first, hour, now).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        store.dedupe("s", "evt-1", second, hour, now).await.unwrap(),
+        Some(first),
+        "a repeat within the window names the first execution"
+    );
+    assert_eq!(
+        store
+            .dedupe("other", "evt-1", second, hour, now)
+            .await
+            .unwrap(),
+        None
+    );
+    let later = now + Duration::hours(2);
+    assert_eq!(
+        store
+            .dedupe("s", "evt-1", second, later + Duration::hours(1), later)
+            .await
+            .unwrap(),
+        None,
+        "after the window the key is free again"
+    );
+}
