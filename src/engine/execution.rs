@@ -71,9 +71,6 @@ impl ExecutionStatus {
 /// The result of one step (one iteration of it, inside a loop).
 #[derive(Clone, Debug, Serialize)]
 pub struct StepRecord {
-    /// The key in the document: the step id, with `#i` per enclosing loop iteration.
-    #[serde(skip)]
-    pub key: String,
     /// Where the step sits: `route_lead/enterprise/notify`, `qualify_each/qualify#3`.
     pub path: String,
     pub kind: &'static str,
@@ -122,6 +119,12 @@ pub struct Execution {
 }
 
 impl StepRecord {
+    /// The key in the document: the step id, with `#i` per enclosing loop
+    /// iteration (the last segment of the path).
+    pub fn key(&self) -> &str {
+        self.path.rsplit('/').next().unwrap_or(&self.path)
+    }
+
     pub fn with_detail(mut self, detail: impl Into<String>) -> StepRecord {
         self.detail = Some(detail.into());
         self
@@ -130,14 +133,14 @@ impl StepRecord {
 
 impl Execution {
     pub fn step(&self, key: &str) -> Option<&StepRecord> {
-        self.steps.iter().find(|r| r.key == key)
+        self.steps.iter().find(|r| r.key() == key)
     }
 }
 
 fn records_as_map<S: Serializer>(records: &[StepRecord], serializer: S) -> Result<S::Ok, S::Error> {
     let mut map = serializer.serialize_map(Some(records.len()))?;
     for record in records {
-        map.serialize_entry(&record.key, record)?;
+        map.serialize_entry(record.key(), record)?;
     }
     map.end()
 }

@@ -195,8 +195,19 @@ impl Interpreter<'_> {
         item: Value,
     ) -> (Outcome, Option<Value>) {
         if let Some(root) = ctx.data_mut().as_object_mut() {
-            root.insert(each.as_name.clone(), item);
-            root.insert("index".to_owned(), Value::from(index));
+            // After the first iteration the keys are there: replace in place.
+            match root.get_mut(&each.as_name) {
+                Some(slot) => *slot = item,
+                None => {
+                    root.insert(each.as_name.clone(), item);
+                }
+            }
+            match root.get_mut("index") {
+                Some(slot) => *slot = Value::from(index),
+                None => {
+                    root.insert("index".to_owned(), Value::from(index));
+                }
+            }
         }
         let at = run.at.iteration(run.step.id.as_str(), index);
         let outcome = Box::pin(self.run_block(&each.steps, ctx, &at)).await;

@@ -52,6 +52,21 @@ impl Redactor {
         }
     }
 
+    /// Whether any string or key inside `value` holds a secret.
+    pub fn finds_secret(&self, value: &Value) -> bool {
+        if self.is_empty() {
+            return false;
+        }
+        match value {
+            Value::String(s) => matches!(self.text(s), Cow::Owned(_)),
+            Value::Array(items) => items.iter().any(|v| self.finds_secret(v)),
+            Value::Object(map) => map
+                .iter()
+                .any(|(k, v)| matches!(self.text(k), Cow::Owned(_)) || self.finds_secret(v)),
+            _ => false,
+        }
+    }
+
     /// Masks every string and key inside `value`, in place.
     pub fn value(&self, value: &mut Value) {
         if self.is_empty() {

@@ -148,13 +148,6 @@ pub(super) struct Location {
 }
 
 impl Location {
-    fn key(&self, id: &str) -> String {
-        let mut key = String::with_capacity(id.len() + self.suffix.len());
-        key.push_str(id);
-        key.push_str(&self.suffix);
-        key
-    }
-
     fn path(&self, id: &str) -> String {
         let mut path = String::with_capacity(self.prefix.len() + id.len() + self.suffix.len());
         path.push_str(&self.prefix);
@@ -171,10 +164,15 @@ impl Location {
     }
 
     pub(super) fn iteration(&self, step: &str, index: usize) -> Location {
-        Location {
-            prefix: format!("{}{step}/", self.prefix),
-            suffix: format!("{}#{index}", self.suffix),
-        }
+        let mut prefix = String::with_capacity(self.prefix.len() + step.len() + 1);
+        prefix.push_str(&self.prefix);
+        prefix.push_str(step);
+        prefix.push('/');
+        let mut suffix = String::with_capacity(self.suffix.len() + 4);
+        suffix.push_str(&self.suffix);
+        suffix.push('#');
+        push_decimal(&mut suffix, index);
+        Location { prefix, suffix }
     }
 }
 
@@ -191,7 +189,12 @@ pub(super) struct Interpreter<'a> {
     settled: HashMap<String, StepRecord>,
     resuming: bool,
     vars_overrides: Map<String, Value>,
+    /// One reading of both clocks: step start times are derived from it, which
+    /// saves a system clock call per step.
+    epoch: (DateTime<Utc>, Instant),
     records: Mutex<Vec<StepRecord>>,
+    /// Records whose output is still in the context (see `finish_success`).
+    lent: Mutex<Vec<usize>>,
     response: Mutex<Option<Value>>,
 }
 
@@ -223,7 +226,9 @@ impl<'a> Interpreter<'a> {
             settled,
             resuming,
             vars_overrides: prepared.vars_overrides,
+            epoch: (Utc::now(), Instant::now()),
             records: Mutex::new(records),
+            lent: Mutex::new(Vec::new()),
             response: Mutex::new(None),
         }
     }
@@ -289,6 +294,19 @@ impl<'a> Interpreter<'a> {
             }
         }
         let finished_at = Utc::now();
+        let mut steps = std::mem::take(&mut *self.records.lock().expect("records lock"));
+        if let Some(outputs) = ctx
+            .data_mut()
+            .get_mut("steps")
+            .and_then(Value::as_object_mut)
+        {
+            for index in std::mem::take(&mut *self.lent.lock().expect("lent lock")) {
+                let record = &mut steps[index];
+                if let Some(output) = outputs.remove(record.key()) {
+                    record.output = output;
+                }
+            }
+        }
         let execution = Execution {
             execution_id: self.execution_id,
             scenario: self.plan.name.clone(),
@@ -297,7 +315,7 @@ impl<'a> Interpreter<'a> {
             started_at: self.started_at,
             finished_at,
             duration_ms: clock.elapsed().as_millis() as u64,
-            steps: std::mem::take(&mut *self.records.lock().expect("records lock")),
+            steps,
             response: self.response.lock().expect("response lock").take(),
             error: error.map(|e| ExecutionError {
                 step: e.step,
@@ -332,7 +350,6 @@ impl<'a> Interpreter<'a> {
             step,
             at,
             path: at.path(step.id.as_str()),
-            started_at: Utc::now(),
             clock: Instant::now(),
         };
         if let Some(done) = self.settled.get(&run.path) {
@@ -472,10 +489,8 @@ impl<'a> Interpreter<'a> {
         attempts: u32,
         detail: Option<String>,
     ) -> Outcome {
-        let mut record = self.record(run, StepStatus::Succeeded, output.clone(), None, attempts);
-        record.detail = detail.map(|d| self.redactor.string(d));
-        set_output(ctx, run.step.id.as_str(), output);
-        self.keep(record, Outcome::Continue).await
+        self.finish_success(run, ctx, output, attempts, detail, None)
+            .await
     }
 
     /// As [`Self::succeeded`], keeping what the step sent (masked) as its input.
@@ -488,11 +503,46 @@ impl<'a> Interpreter<'a> {
         detail: String,
         input: Value,
     ) -> Outcome {
-        let mut record = self.record(run, StepStatus::Succeeded, output.clone(), None, attempts);
-        record.detail = Some(self.redactor.string(detail));
-        record.input = Some(input);
-        set_output(ctx, run.step.id.as_str(), output);
-        self.keep(record, Outcome::Continue).await
+        self.finish_success(run, ctx, output, attempts, Some(detail), Some(input))
+            .await
+    }
+
+    async fn finish_success(
+        &self,
+        run: &StepRun<'_>,
+        ctx: &mut Context,
+        output: Value,
+        attempts: u32,
+        detail: Option<String>,
+        input: Option<Value>,
+    ) -> Outcome {
+        let id = run.step.id.as_str();
+        // A step outside any loop has exactly one record, and its output stays
+        // in the context until the end: unless it must be masked, the record
+        // lends it to the journal and takes it back from the context at the end
+        // instead of keeping a copy.
+        let lend = run.at.suffix.is_empty() && !self.redactor.finds_secret(&output);
+        let mut record = if lend {
+            self.record_raw(run, StepStatus::Succeeded, output, None, attempts)
+        } else {
+            let copy = self.masked(output.clone());
+            let record = self.record_raw(run, StepStatus::Succeeded, copy, None, attempts);
+            set_output(ctx, id, output);
+            record
+        };
+        record.detail = detail.map(|d| self.redactor.string(d));
+        record.input = input;
+        if !lend {
+            return self.keep(record, Outcome::Continue).await;
+        }
+        if let Err(e) = self.journal.step_finished(&record).await {
+            return Outcome::Aborted(e);
+        }
+        set_output(ctx, id, std::mem::take(&mut record.output));
+        let mut records = self.records.lock().expect("records lock");
+        self.lent.lock().expect("lent lock").push(records.len());
+        records.push(record);
+        Outcome::Continue
     }
 
     /// Applies the step's `on_error` after it failed for good.
@@ -531,6 +581,12 @@ impl<'a> Interpreter<'a> {
         self.keep(record, outcome).await
     }
 
+    /// The wall-clock time of an instant taken during this execution.
+    fn wall_time(&self, at: Instant) -> DateTime<Utc> {
+        let (utc, instant) = self.epoch;
+        utc + chrono::Duration::from_std(at.saturating_duration_since(instant)).unwrap_or_default()
+    }
+
     pub(super) fn masked(&self, mut value: Value) -> Value {
         self.redactor.value(&mut value);
         value
@@ -545,17 +601,27 @@ impl<'a> Interpreter<'a> {
         error: Option<String>,
         attempts: u32,
     ) -> StepRecord {
-        let id = run.step.id.as_str();
+        self.record_raw(run, status, self.masked(output), error, attempts)
+    }
+
+    /// As [`Self::record`], for an output known to hold no secret.
+    fn record_raw(
+        &self,
+        run: &StepRun<'_>,
+        status: StepStatus,
+        output: Value,
+        error: Option<String>,
+        attempts: u32,
+    ) -> StepRecord {
         StepRecord {
-            key: run.at.key(id),
             path: run.path.clone(),
             kind: run.step.kind.name(),
             status,
             input: None,
-            output: self.masked(output),
+            output,
             error: error.map(|e| self.redactor.string(e)),
             attempts,
-            started_at: run.started_at,
+            started_at: self.wall_time(run.clock),
             duration_ms: run.clock.elapsed().as_millis() as u64,
             detail: None,
         }
@@ -590,7 +656,6 @@ pub(super) struct StepRun<'a> {
     pub(super) at: &'a Location,
     /// Formatted once: `route/enterprise/notify#3`.
     pub(super) path: String,
-    started_at: DateTime<Utc>,
     clock: Instant,
 }
 
@@ -600,6 +665,28 @@ pub(super) fn set_output(ctx: &mut Context, id: &str, output: Value) {
         .get_mut("steps")
         .and_then(Value::as_object_mut)
     {
-        steps.insert(id.to_owned(), output);
+        // Loops set the same ids again and again: reuse the key when it is there.
+        match steps.get_mut(id) {
+            Some(slot) => *slot = output,
+            None => {
+                steps.insert(id.to_owned(), output);
+            }
+        }
     }
+}
+
+/// Appends a number without going through the formatting machinery (this
+/// runs once per loop iteration).
+fn push_decimal(out: &mut String, mut n: usize) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.push_str(std::str::from_utf8(&digits[i..]).expect("ASCII digits"));
 }

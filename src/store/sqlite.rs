@@ -331,7 +331,7 @@ fn upsert_step(
     .execute(params![
         execution_id,
         record.path,
-        record.key,
+        record.key(),
         record.kind,
         record.status.as_str(),
         record.attempts,
@@ -485,7 +485,6 @@ impl Store for SqliteStore {
             };
             // The step's result, in the same transaction as its effect.
             let record = StepRecord {
-                key: step_path.rsplit('/').next().unwrap_or(&step_path).to_owned(),
                 path: step_path.clone(),
                 kind: "store",
                 status: StepStatus::Succeeded,
@@ -543,9 +542,8 @@ impl Store for SqliteStore {
             })?;
             let mut steps = Vec::new();
             for row in rows {
-                let (path, key, kind, status, attempts, input, output, error, detail, started, duration) = row?;
+                let (path, _key, kind, status, attempts, input, output, error, detail, started, duration) = row?;
                 steps.push(StepRecord {
-                    key,
                     kind: kind_name(&kind),
                     status: status.parse().map_err(StoreError::Corrupt)?,
                     input: input.map(|i| parse_json(&i, "a step input")).transpose()?,
