@@ -30,10 +30,12 @@ pub use run::Prepared;
 
 use crate::plan::Plan;
 
-/// Runs plans. Cheap to share: one HTTP connection pool for all executions.
-#[derive(Clone)]
+/// Runs plans. Cheap to share: one HTTP connection pool for all executions,
+/// built on the first request (loading TLS roots costs milliseconds that a
+/// scenario without HTTP steps should not pay).
+#[derive(Clone, Default)]
 pub struct Engine {
-    client: reqwest::Client,
+    client: std::sync::Arc<std::sync::OnceLock<reqwest::Client>>,
 }
 
 /// Everything one execution starts from.
@@ -126,13 +128,7 @@ impl StepError {
 
 impl Engine {
     pub fn new() -> Engine {
-        let client = reqwest::Client::builder()
-            .user_agent(concat!("scenarist/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(Duration::from_secs(10))
-            .pool_idle_timeout(Duration::from_secs(60))
-            .build()
-            .expect("the HTTP client builds with static settings");
-        Engine { client }
+        Engine::default()
     }
 
     /// Checks the request against the plan and runs the execution to its end.
@@ -164,13 +160,14 @@ impl Engine {
     }
 
     pub(crate) fn client(&self) -> &reqwest::Client {
-        &self.client
-    }
-}
-
-impl Default for Engine {
-    fn default() -> Self {
-        Engine::new()
+        self.client.get_or_init(|| {
+            reqwest::Client::builder()
+                .user_agent(concat!("scenarist/", env!("CARGO_PKG_VERSION")))
+                .connect_timeout(Duration::from_secs(10))
+                .pool_idle_timeout(Duration::from_secs(60))
+                .build()
+                .expect("the HTTP client builds with static settings")
+        })
     }
 }
 
