@@ -438,3 +438,41 @@ async fn only_incomplete_executions_can_be_retried() {
         missing.stderr
     );
 }
+
+#[tokio::test]
+async fn prune_from_the_command_line_keeps_recent_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_url(&dir);
+    let run = Scenarist::new()
+        .args(["run", "--input"])
+        .arg_path(&fixture("valid/ten-steps.input.json"))
+        .arg_path(&fixture("valid/ten-steps.yaml"))
+        .env("SCENARIST_STORE", &store)
+        .run()
+        .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let pruned = Scenarist::new()
+        .args(["prune", "--older-than", "30d"])
+        .env("SCENARIST_STORE", &store)
+        .run()
+        .await;
+    assert_eq!(pruned.code, 0, "{}", pruned.stderr);
+    assert!(
+        pruned.stdout.contains("deleted 0 execution(s)"),
+        "{}",
+        pruned.stdout
+    );
+    let bad = Scenarist::new()
+        .args(["prune", "--older-than", "soon"])
+        .env("SCENARIST_STORE", &store)
+        .run()
+        .await;
+    assert_eq!(bad.code, 2);
+    assert!(bad.stderr.contains("--older-than"), "{}", bad.stderr);
+    let listed = Scenarist::new()
+        .args(["executions", "list", "--output", "json"])
+        .env("SCENARIST_STORE", &store)
+        .run()
+        .await;
+    assert_eq!(listed.json().as_array().unwrap().len(), 1);
+}
