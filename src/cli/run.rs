@@ -114,8 +114,9 @@ pub fn print_result(
 pub fn exit_code(status: ExecutionStatus) -> ExitCode {
     match status {
         ExecutionStatus::Succeeded | ExecutionStatus::Filtered => ExitCode::SUCCESS,
-        ExecutionStatus::Failed | ExecutionStatus::Incomplete | ExecutionStatus::Running => {
-            ExitCode::from(EXIT_FAILED)
-        }
+        ExecutionStatus::Failed
+        | ExecutionStatus::Incomplete
+        | ExecutionStatus::Running
+        | ExecutionStatus::Queued => ExitCode::from(EXIT_FAILED),
     }
 }

@@ -82,6 +82,7 @@ impl Journal for Trace {
             ExecutionStatus::Failed => "■ FAILED".to_owned(),
             ExecutionStatus::Incomplete => "■ INCOMPLETE (stopped by on_error: break)".to_owned(),
             ExecutionStatus::Running => "■ running".to_owned(),
+            ExecutionStatus::Queued => "■ queued".to_owned(),
         };
         let _ = write!(out, "{end} in {}ms", execution.duration_ms);
         if let Some(error) = &execution.error {

@@ -14,6 +14,8 @@ use uuid::Uuid;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ExecutionStatus {
+    /// Accepted (a webhook answered 202, a schedule ticked) and waiting for a worker.
+    Queued,
     Running,
     Succeeded,
     Failed,
@@ -58,7 +60,7 @@ macro_rules! text_enum {
     };
 }
 
-text_enum!(ExecutionStatus { Running => "running", Succeeded => "succeeded", Failed => "failed", Filtered => "filtered", Incomplete => "incomplete" });
+text_enum!(ExecutionStatus { Queued => "queued", Running => "running", Succeeded => "succeeded", Failed => "failed", Filtered => "filtered", Incomplete => "incomplete" });
 text_enum!(StepStatus { Running => "running", Succeeded => "succeeded", Failed => "failed", Skipped => "skipped", Filtered => "filtered" });
 
 impl ExecutionStatus {

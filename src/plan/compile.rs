@@ -13,8 +13,8 @@ use super::expr::{Expr, UNKNOWN_HELPER};
 use super::helpers::HELPER_NAMES;
 use super::{
     EnvDecl, ForEachPlan, HttpBody, HttpPlan, Plan, PlanKind, PlanStep, RespondPlan, RetryPolicy,
-    RoutePlan, RouterPlan, ScheduleTrigger, StoreOpPlan, StorePlan, DEFAULT_IDEMPOTENCY_HEADER,
-    DEFAULT_REQUEST_TIMEOUT,
+    RoutePlan, RouterPlan, ScheduleTrigger, StoreOpPlan, StorePlan, WebhookAuthPlan, WebhookPlan,
+    DEFAULT_IDEMPOTENCY_HEADER, DEFAULT_REQUEST_TIMEOUT,
 };
 use crate::diagnostic::{did_you_mean, Diagnostic};
 use crate::load::{join_index, join_key, LoadedScenario};
@@ -37,7 +37,7 @@ pub fn compile(loaded: &LoadedScenario) -> Result<Plan, Vec<Diagnostic>> {
     c.index_steps(&scenario.steps, "steps", None);
     c.index_steps(&scenario.on_failure, "on_failure", None);
     c.check_connections();
-    let schedule = c.check_trigger();
+    let (schedule, webhook) = c.check_trigger();
     let input_schema = c.compile_input_schema();
     c.check_settings();
     if scenario.steps.is_empty() {
@@ -78,6 +78,7 @@ pub fn compile(loaded: &LoadedScenario) -> Result<Plan, Vec<Diagnostic>> {
         on_failure,
         timeout: scenario.settings.timeout.map(|d| d.as_std()),
         schedule,
+        webhook,
         scenario: scenario.clone(),
     })
 }
@@ -376,10 +377,10 @@ impl Compiler<'_> {
         }
     }
 
-    fn check_trigger(&mut self) -> Option<ScheduleTrigger> {
+    fn check_trigger(&mut self) -> (Option<ScheduleTrigger>, Option<WebhookPlan>) {
         let trigger_scope = Scope::default();
         match &self.loaded.scenario.trigger {
-            Trigger::Manual(_) => None,
+            Trigger::Manual(_) => (None, None),
             Trigger::Webhook(hook) => {
                 let path = hook.path.trim_start_matches('/');
                 let valid = !path.is_empty()
@@ -395,26 +396,45 @@ impl Compiler<'_> {
                         ),
                     );
                 }
-                if let Some(dedupe) = &hook.dedupe {
+                let dedupe = hook.dedupe.as_ref().map(|dedupe| {
                     let expr = self.expr_str(dedupe, "trigger.webhook.dedupe", &trigger_scope);
                     if expr.is_literal() {
                         self.error("trigger.webhook.dedupe", "the dedupe key must be a template over the request, e.g. `{{ trigger.body.event_id }}`");
                     }
-                }
-                match &hook.auth {
-                    Some(WebhookAuth::HmacSha256 { secret, .. }) => {
-                        self.expr_str(
+                    expr
+                });
+                let auth = match &hook.auth {
+                    Some(WebhookAuth::HmacSha256 {
+                        header,
+                        secret,
+                        prefix,
+                    }) => Some(WebhookAuthPlan::HmacSha256 {
+                        header: header.clone(),
+                        secret: self.expr_str(
                             secret,
                             "trigger.webhook.auth.hmac_sha256.secret",
                             &trigger_scope,
-                        );
-                    }
-                    Some(WebhookAuth::Token { secret, .. }) => {
-                        self.expr_str(secret, "trigger.webhook.auth.token.secret", &trigger_scope);
-                    }
-                    None => {}
-                }
-                None
+                        ),
+                        prefix: prefix.clone(),
+                    }),
+                    Some(WebhookAuth::Token { header, secret }) => Some(WebhookAuthPlan::Token {
+                        header: header.clone(),
+                        secret: self.expr_str(
+                            secret,
+                            "trigger.webhook.auth.token.secret",
+                            &trigger_scope,
+                        ),
+                    }),
+                    None => None,
+                };
+                let webhook = WebhookPlan {
+                    path: path.to_owned(),
+                    method: hook.method,
+                    auth,
+                    dedupe,
+                    respond: hook.respond,
+                };
+                (None, Some(webhook))
             }
             Trigger::Schedule(schedule) => {
                 let timezone = match &schedule.timezone {
@@ -470,11 +490,15 @@ impl Compiler<'_> {
                         None
                     }
                 };
-                Some(ScheduleTrigger {
-                    cron,
-                    every: schedule.every.map(|d| d.as_std()),
-                    timezone,
-                })
+                (
+                    Some(ScheduleTrigger {
+                        cron,
+                        every: schedule.every.map(|d| d.as_std()),
+                        timezone,
+                        catch_up: schedule.catch_up,
+                    }),
+                    None,
+                )
             }
         }
     }

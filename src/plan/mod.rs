@@ -38,6 +38,34 @@ pub struct Plan {
     pub timeout: Option<Duration>,
     /// The compiled schedule, when the trigger is one.
     pub schedule: Option<ScheduleTrigger>,
+    /// The compiled webhook, when the trigger is one.
+    pub webhook: Option<WebhookPlan>,
+}
+
+/// A webhook trigger, ready for the daemon: templates compiled once.
+#[derive(Debug)]
+pub struct WebhookPlan {
+    /// Without a leading `/`: served at `/hooks/<path>`.
+    pub path: String,
+    pub method: HttpMethod,
+    pub auth: Option<WebhookAuthPlan>,
+    /// Evaluated over `trigger` (and `env`, `vars`).
+    pub dedupe: Option<Expr>,
+    pub respond: crate::model::WebhookRespond,
+}
+
+#[derive(Debug)]
+pub enum WebhookAuthPlan {
+    /// An HMAC-SHA256 of the raw body, hex, after an optional prefix (`sha256=`).
+    HmacSha256 {
+        header: String,
+        secret: Expr,
+        prefix: String,
+    },
+    Token {
+        header: String,
+        secret: Expr,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,6 +79,7 @@ pub struct ScheduleTrigger {
     pub cron: Option<croner::Cron>,
     pub every: Option<Duration>,
     pub timezone: chrono_tz::Tz,
+    pub catch_up: crate::model::CatchUp,
 }
 
 #[derive(Debug)]

@@ -233,24 +233,42 @@ impl Runner {
             )
             .await?
             .ok_or(RunnerError::Taken(id))?;
+        self.continue_stored(&stored, &plan, attempt, trace).await
+    }
+
+    /// Runs an execution this process has claimed (from the queue, or to
+    /// resume it): its settled steps are kept, the rest run.
+    pub async fn continue_stored(
+        &self,
+        stored: &StoredExecution,
+        plan: &Plan,
+        attempt: u32,
+        trace: &dyn Journal,
+    ) -> Result<Execution, RunnerError> {
+        let id = stored.summary.id;
         let request = RunRequest {
             trigger: trigger_data(&stored.trigger).ok_or(RunnerError::DamagedTrigger(id))?,
-            env: self.env_for(&plan),
+            env: self.env_for(plan),
             vars: stored.vars.clone(),
             dry_run: false,
             execution_id: Some(id),
             resume: Some(Resume {
                 completed: stored.steps.clone(),
-                started_at: summary.started_at,
+                started_at: stored.summary.started_at,
             }),
         };
-        let prepared = Engine::prepare(&plan, request)?;
-        let journal = StoreJournal::new(self.store.clone(), id, me.to_owned(), attempt)
-            .retry_after(plan.retry_incomplete_after(attempt))
-            .clock(self.now);
+        let prepared = Engine::prepare(plan, request)?;
+        let journal = StoreJournal::new(
+            self.store.clone(),
+            id,
+            owner::this_process().to_owned(),
+            attempt,
+        )
+        .retry_after(plan.retry_incomplete_after(attempt))
+        .clock(self.now);
         Ok(self
             .engine
-            .run(&plan, prepared, &Tee(trace, &journal))
+            .run(plan, prepared, &Tee(trace, &journal))
             .await?)
     }
 

@@ -117,6 +117,21 @@ pub struct ExecutionFilter {
     pub limit: Option<usize>,
 }
 
+/// A dedupe key and until when it holds.
+#[derive(Debug, Clone)]
+pub struct DedupeKey {
+    pub key: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// What became of an event offered to the queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Enqueued {
+    Accepted(Uuid),
+    /// The dedupe key was seen within its window: nothing was queued.
+    Duplicate(Uuid),
+}
+
 /// What to prune: executions that ended before `before`, except in scenarios
 /// that keep their history longer (`settings.history`).
 #[derive(Debug, Clone)]
@@ -182,6 +197,40 @@ pub trait Store: Send + Sync {
     /// Deletes finished executions (succeeded, failed, filtered) older than the
     /// rule says, with their steps; returns how many.
     async fn prune(&self, rule: &PruneRule) -> Result<u64, StoreError>;
+
+    /// Commits an event as a `queued` execution, unless its dedupe key is
+    /// already held (checked and taken in the same transaction).
+    async fn enqueue(
+        &self,
+        new: NewExecution,
+        dedupe: Option<DedupeKey>,
+        concurrency_key: Option<String>,
+        now: DateTime<Utc>,
+    ) -> Result<Enqueued, StoreError>;
+
+    /// Takes the oldest queued execution whose scenario (and concurrency key)
+    /// has room: `limits` gives, per scenario, how many may run at once.
+    /// Marks it `running` for `owner`.
+    async fn claim_queued(
+        &self,
+        owner: &str,
+        limits: &[(String, u32)],
+        now: DateTime<Utc>,
+    ) -> Result<Option<StoredExecution>, StoreError>;
+
+    async fn queue_depth(&self) -> Result<u64, StoreError>;
+
+    /// Records a schedule tick; `false` when it was already recorded (by this
+    /// process before a restart, or by another process).
+    async fn record_tick(
+        &self,
+        scenario: &str,
+        scheduled_at: DateTime<Utc>,
+        execution_id: Uuid,
+    ) -> Result<bool, StoreError>;
+
+    /// The latest recorded tick of a scenario, to catch up after downtime.
+    async fn last_tick(&self, scenario: &str) -> Result<Option<DateTime<Utc>>, StoreError>;
 
     /// Remembers a dedupe key; returns the execution that already holds it, if any.
     async fn dedupe(

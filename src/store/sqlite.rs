@@ -41,10 +41,13 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 const MAX_BATCH: usize = 512;
 
 fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(include_str!("migrations/0001_init.sql"))])
+    Migrations::new(vec![
+        M::up(include_str!("migrations/0001_init.sql")),
+        M::up(include_str!("migrations/0002_daemon.sql")),
+    ])
 }
 
-const KNOWN_SCHEMA: usize = 1;
+const KNOWN_SCHEMA: usize = 2;
 
 /// How hard each commit presses on the disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -345,6 +348,96 @@ fn upsert_step(
     Ok(())
 }
 
+fn insert_execution(
+    conn: &Connection,
+    new: &NewExecution,
+    status: ExecutionStatus,
+    concurrency_key: Option<&str>,
+) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO executions (id, scenario, version, status, trigger_doc, vars, attempt, started_at, updated_at, owner, replay_of, concurrency_key)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1, ?7, ?8, ?9, ?10, ?11)",
+    )?
+    .execute(params![
+        new.id.to_string(),
+        new.scenario,
+        new.version,
+        status.as_str(),
+        json_text(&new.trigger),
+        json_text(&Value::Object(new.vars.clone())),
+        micros(new.started_at),
+        micros(Utc::now()),
+        match status {
+            ExecutionStatus::Queued => None,
+            _ => Some(new.owner.as_str()),
+        },
+        new.replay_of.map(|r| r.to_string()),
+        concurrency_key,
+    ])?;
+    Ok(())
+}
+
+/// The execution's stored trigger, vars and steps, with its summary.
+fn load_execution(conn: &Connection, id: Uuid) -> Result<Option<StoredExecution>, StoreError> {
+    let id_text = id.to_string();
+    let found = summaries(
+        conn,
+        &format!("SELECT {SUMMARY_COLUMNS} FROM executions WHERE id = ?1"),
+        &[&id_text],
+    )?;
+    let Some(summary) = found.into_iter().next() else {
+        return Ok(None);
+    };
+    let (trigger, vars): (String, String) = conn
+        .prepare_cached("SELECT trigger_doc, vars FROM executions WHERE id = ?1")?
+        .query_row([&id_text], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    let trigger = parse_json(&trigger, "a trigger")?;
+    let vars = match parse_json(&vars, "vars")? {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    };
+    let mut statement = conn.prepare_cached(
+        "SELECT path, kind, status, attempts, input, output, error, detail, started_at, duration_ms
+         FROM steps WHERE execution_id = ?1 ORDER BY started_at, seq",
+    )?;
+    let rows = statement.query_map([&id_text], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, i64>(3)?,
+            r.get::<_, Option<String>>(4)?,
+            r.get::<_, String>(5)?,
+            r.get::<_, Option<String>>(6)?,
+            r.get::<_, Option<String>>(7)?,
+            r.get::<_, i64>(8)?,
+            r.get::<_, i64>(9)?,
+        ))
+    })?;
+    let mut steps = Vec::new();
+    for row in rows {
+        let (path, kind, status, attempts, input, output, error, detail, started, duration) = row?;
+        steps.push(StepRecord {
+            path,
+            kind: kind_name(&kind),
+            status: status.parse().map_err(StoreError::Corrupt)?,
+            input: input.map(|i| parse_json(&i, "a step input")).transpose()?,
+            output: parse_json(&output, "a step output")?,
+            error,
+            attempts: attempts as u32,
+            started_at: from_micros(started),
+            duration_ms: duration as u64,
+            detail,
+        });
+    }
+    Ok(Some(StoredExecution {
+        summary,
+        trigger,
+        vars,
+        steps,
+    }))
+}
+
 #[async_trait]
 impl Store for SqliteStore {
     async fn save_version(
@@ -384,26 +477,8 @@ impl Store for SqliteStore {
     }
 
     async fn start_execution(&self, new: NewExecution) -> Result<(), StoreError> {
-        self.call(move |conn| {
-            let now = micros(Utc::now());
-            conn.prepare_cached(
-                "INSERT INTO executions (id, scenario, version, status, trigger_doc, vars, attempt, started_at, updated_at, owner, replay_of)
-                 VALUES (?1, ?2, ?3, 'running', ?4, ?5, 1, ?6, ?7, ?8, ?9)",
-            )?
-            .execute(params![
-                new.id.to_string(),
-                new.scenario,
-                new.version,
-                json_text(&new.trigger),
-                json_text(&Value::Object(new.vars)),
-                micros(new.started_at),
-                now,
-                new.owner,
-                new.replay_of.map(|r| r.to_string()),
-            ])?;
-            Ok(())
-        })
-        .await
+        self.call(move |conn| insert_execution(conn, &new, ExecutionStatus::Running, None))
+            .await
     }
 
     async fn record_step(&self, execution_id: Uuid, record: &StepRecord) -> Result<(), StoreError> {
@@ -503,67 +578,7 @@ impl Store for SqliteStore {
     }
 
     async fn execution(&self, id: Uuid) -> Result<Option<StoredExecution>, StoreError> {
-        self.call(move |conn| {
-            let id_text = id.to_string();
-            let found = summaries(
-                conn,
-                &format!("SELECT {SUMMARY_COLUMNS} FROM executions WHERE id = ?1"),
-                &[&id_text],
-            )?;
-            let Some(summary) = found.into_iter().next() else {
-                return Ok(None);
-            };
-            let (trigger, vars): (String, String) = conn
-                .prepare_cached("SELECT trigger_doc, vars FROM executions WHERE id = ?1")?
-                .query_row([&id_text], |r| Ok((r.get(0)?, r.get(1)?)))?;
-            let trigger = parse_json(&trigger, "a trigger")?;
-            let vars = match parse_json(&vars, "vars")? {
-                Value::Object(map) => map,
-                _ => Map::new(),
-            };
-            let mut statement = conn.prepare_cached(
-                "SELECT path, step_key, kind, status, attempts, input, output, error, detail, started_at, duration_ms
-                 FROM steps WHERE execution_id = ?1 ORDER BY started_at, seq",
-            )?;
-            let rows = statement.query_map([&id_text], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, String>(3)?,
-                    r.get::<_, i64>(4)?,
-                    r.get::<_, Option<String>>(5)?,
-                    r.get::<_, String>(6)?,
-                    r.get::<_, Option<String>>(7)?,
-                    r.get::<_, Option<String>>(8)?,
-                    r.get::<_, i64>(9)?,
-                    r.get::<_, i64>(10)?,
-                ))
-            })?;
-            let mut steps = Vec::new();
-            for row in rows {
-                let (path, _key, kind, status, attempts, input, output, error, detail, started, duration) = row?;
-                steps.push(StepRecord {
-                    kind: kind_name(&kind),
-                    status: status.parse().map_err(StoreError::Corrupt)?,
-                    input: input.map(|i| parse_json(&i, "a step input")).transpose()?,
-                    output: parse_json(&output, "a step output")?,
-                    error,
-                    attempts: attempts as u32,
-                    started_at: from_micros(started),
-                    duration_ms: duration as u64,
-                    detail,
-                    path,
-                });
-            }
-            Ok(Some(StoredExecution {
-                summary,
-                trigger,
-                vars,
-                steps,
-            }))
-        })
-        .await
+        self.call(move |conn| load_execution(conn, id)).await
     }
 
     async fn find_ids(&self, prefix: &str) -> Result<Vec<Uuid>, StoreError> {
@@ -687,6 +702,119 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn enqueue(
+        &self,
+        new: NewExecution,
+        dedupe: Option<super::DedupeKey>,
+        concurrency_key: Option<String>,
+        now: DateTime<Utc>,
+    ) -> Result<super::Enqueued, StoreError> {
+        self.call(move |conn| {
+            if let Some(dedupe) = &dedupe {
+                if let Some(existing) = take_dedupe_key(conn, &new.scenario, dedupe, new.id, now)? {
+                    return Ok(super::Enqueued::Duplicate(existing));
+                }
+            }
+            insert_execution(
+                conn,
+                &new,
+                ExecutionStatus::Queued,
+                concurrency_key.as_deref(),
+            )?;
+            Ok(super::Enqueued::Accepted(new.id))
+        })
+        .await
+    }
+
+    async fn claim_queued(
+        &self,
+        owner: &str,
+        limits: &[(String, u32)],
+        now: DateTime<Utc>,
+    ) -> Result<Option<StoredExecution>, StoreError> {
+        let owner = owner.to_owned();
+        let limits: std::collections::HashMap<String, u32> = limits.iter().cloned().collect();
+        self.call(move |conn| {
+            let mut running: std::collections::HashMap<(String, Option<String>), u32> =
+                std::collections::HashMap::new();
+            if !limits.is_empty() {
+                let mut statement = conn.prepare_cached(
+                    "SELECT scenario, concurrency_key, COUNT(*) FROM executions WHERE status = 'running' GROUP BY scenario, concurrency_key",
+                )?;
+                let rows = statement.query_map([], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?, r.get::<_, i64>(2)?))
+                })?;
+                for row in rows {
+                    let (scenario, key, count) = row?;
+                    running.insert((scenario, key), count as u32);
+                }
+            }
+            let mut statement = conn.prepare_cached(
+                "SELECT id, scenario, concurrency_key FROM executions WHERE status = 'queued' ORDER BY id LIMIT 256",
+            )?;
+            let candidates: Vec<(String, String, Option<String>)> = statement
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                .collect::<Result<_, _>>()?;
+            let chosen = candidates.into_iter().find(|(_, scenario, key)| {
+                match limits.get(scenario) {
+                    None => true,
+                    Some(limit) => {
+                        running.get(&(scenario.clone(), key.clone())).copied().unwrap_or(0) < *limit
+                    }
+                }
+            });
+            let Some((id, _, _)) = chosen else {
+                return Ok(None);
+            };
+            conn.prepare_cached(
+                "UPDATE executions SET status = 'running', owner = ?2, updated_at = ?3, started_at = ?3 WHERE id = ?1 AND status = 'queued'",
+            )?
+            .execute(params![id, owner, micros(now)])?;
+            let id = Uuid::parse_str(&id).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            load_execution(conn, id)
+        })
+        .await
+    }
+
+    async fn queue_depth(&self) -> Result<u64, StoreError> {
+        self.call(|conn| {
+            Ok(conn
+                .prepare_cached("SELECT COUNT(*) FROM executions WHERE status = 'queued'")?
+                .query_row([], |r| r.get::<_, i64>(0))? as u64)
+        })
+        .await
+    }
+
+    async fn record_tick(
+        &self,
+        scenario: &str,
+        scheduled_at: DateTime<Utc>,
+        execution_id: Uuid,
+    ) -> Result<bool, StoreError> {
+        let scenario = scenario.to_owned();
+        self.call(move |conn| {
+            let inserted = conn
+                .prepare_cached(
+                    "INSERT INTO schedule_ticks (scenario, scheduled_at, execution_id) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (scenario, scheduled_at) DO NOTHING",
+                )?
+                .execute(params![scenario, micros(scheduled_at), execution_id.to_string()])?;
+            Ok(inserted == 1)
+        })
+        .await
+    }
+
+    async fn last_tick(&self, scenario: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let scenario = scenario.to_owned();
+        self.call(move |conn| {
+            let last: Option<i64> = conn
+                .prepare_cached("SELECT MAX(scheduled_at) FROM schedule_ticks WHERE scenario = ?1")?
+                .query_row([scenario], |r| r.get(0))?;
+            Ok(last.map(from_micros))
+        })
+        .await
+    }
+
     async fn dedupe(
         &self,
         scenario: &str,
@@ -695,24 +823,37 @@ impl Store for SqliteStore {
         expires_at: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<Option<Uuid>, StoreError> {
-        let (scenario, key) = (scenario.to_owned(), key.to_owned());
-        self.call(move |conn| {
-            let existing: Option<String> = conn
-                .prepare_cached(
-                    "SELECT execution_id FROM dedupe_keys WHERE scenario = ?1 AND key = ?2 AND expires_at > ?3",
-                )?
-                .query_row(params![scenario, key, micros(now)], |r| r.get(0))
-                .optional()?;
-            if let Some(existing) = existing {
-                return Ok(Uuid::parse_str(&existing).ok());
-            }
-            conn.prepare_cached(
-                "INSERT INTO dedupe_keys (scenario, key, execution_id, expires_at) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (scenario, key) DO UPDATE SET execution_id = excluded.execution_id, expires_at = excluded.expires_at",
-            )?
-            .execute(params![scenario, key, execution_id.to_string(), micros(expires_at)])?;
-            Ok(None)
-        })
-        .await
+        let scenario = scenario.to_owned();
+        let dedupe = super::DedupeKey {
+            key: key.to_owned(),
+            expires_at,
+        };
+        self.call(move |conn| take_dedupe_key(conn, &scenario, &dedupe, execution_id, now))
+            .await
     }
+}
+
+/// Takes a dedupe key for `execution_id`, or names the execution that holds it.
+fn take_dedupe_key(
+    conn: &Connection,
+    scenario: &str,
+    dedupe: &super::DedupeKey,
+    execution_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<Option<Uuid>, StoreError> {
+    let existing: Option<String> = conn
+        .prepare_cached(
+            "SELECT execution_id FROM dedupe_keys WHERE scenario = ?1 AND key = ?2 AND expires_at > ?3",
+        )?
+        .query_row(params![scenario, dedupe.key, micros(now)], |r| r.get(0))
+        .optional()?;
+    if let Some(existing) = existing {
+        return Ok(Uuid::parse_str(&existing).ok());
+    }
+    conn.prepare_cached(
+        "INSERT INTO dedupe_keys (scenario, key, execution_id, expires_at) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (scenario, key) DO UPDATE SET execution_id = excluded.execution_id, expires_at = excluded.expires_at",
+    )?
+    .execute(params![scenario, dedupe.key, execution_id.to_string(), micros(dedupe.expires_at)])?;
+    Ok(None)
 }
