@@ -7,6 +7,7 @@ mod executions;
 mod input;
 mod list;
 mod run;
+mod serve;
 mod store_arg;
 mod trace;
 mod validate;
@@ -43,6 +44,8 @@ enum Command {
     Schema,
     /// Play the whole referral flow offline against local stand-ins.
     Demo,
+    /// The daemon: webhooks, schedules and workers over the durable store.
+    Serve(serve::ServeArgs),
     /// Execution history: list, show, retry.
     #[command(subcommand)]
     Executions(executions::ExecutionsCommand),
@@ -86,7 +89,9 @@ pub fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { EXIT_INVALID } else { 0 });
         }
     };
-    init_logging();
+    if !matches!(cli.command, Command::Serve(_)) {
+        init_logging(false, "warn");
+    }
     let result = match cli.command {
         Command::Validate { paths } => validate::validate(paths),
         Command::Run(args) => run::run(args),
@@ -97,6 +102,7 @@ pub fn main() -> ExitCode {
         }
         Command::List { dir } => list::list(dir),
         Command::Demo => demo::demo(),
+        Command::Serve(args) => serve::serve(args),
         Command::Executions(command) => executions::executions(command),
         Command::Resume { store } => executions::resume(store),
         Command::Replay { id, output, store } => executions::replay(id, output, store),
@@ -111,15 +117,21 @@ pub fn main() -> ExitCode {
     }
 }
 
-/// Logs go to stderr; `SCENARIST_LOG` takes a tracing filter (default `warn`).
-fn init_logging() {
+/// Logs go to stderr; `SCENARIST_LOG` takes a tracing filter (default
+/// `warn`, `info` for the daemon).
+fn init_logging(json: bool, default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("SCENARIST_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_target(false)
-        .try_init();
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_target(false);
+    let _ = if json {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
 }
 
 fn graph(file: PathBuf, format: GraphFormatArg) -> anyhow::Result<ExitCode> {

@@ -55,24 +55,9 @@ pub(super) fn prepare(plan: &Plan, request: RunRequest) -> Result<Prepared, RunE
         }
         vars.insert(name.clone(), value.clone());
     }
-    if let Some(schema) = &plan.input_schema {
-        let violations: Vec<String> = schema
-            .iter_errors(&request.trigger.body)
-            .map(|e| {
-                let at = e.instance_path.to_string();
-                format!(
-                    "{}: {e}",
-                    if at.is_empty() {
-                        "(the whole input)".to_owned()
-                    } else {
-                        at
-                    }
-                )
-            })
-            .collect();
-        if !violations.is_empty() {
-            return Err(RunError::InvalidInput(violations));
-        }
+    let violations = plan.input_violations(&request.trigger.body);
+    if !violations.is_empty() {
+        return Err(RunError::InvalidInput(violations));
     }
     let secrets = plan
         .env

@@ -235,6 +235,26 @@ impl Plan {
         }
     }
 
+    /// Every way `body` breaks the scenario's input schema, each with where
+    /// (empty when there is no schema or the body fits).
+    pub fn input_violations(&self, body: &Value) -> Vec<String> {
+        let Some(schema) = &self.input_schema else {
+            return Vec::new();
+        };
+        schema
+            .iter_errors(body)
+            .map(|e| {
+                let at = e.instance_path.to_string();
+                let at = if at.is_empty() {
+                    "(the whole input)".to_owned()
+                } else {
+                    at
+                };
+                format!("{at}: {e}")
+            })
+            .collect()
+    }
+
     /// When an incomplete execution is next tried, after it stopped for the `attempt`-th time.
     pub fn retry_incomplete_after(&self, attempt: u32) -> Option<Duration> {
         let index = attempt.saturating_sub(1) as usize;

@@ -83,6 +83,21 @@ impl Runner {
         &self.store
     }
 
+    /// The environment declared `env` values are read from.
+    pub fn env(&self) -> &HashMap<String, String> {
+        &self.env
+    }
+
+    /// Masks a plan's secret values in `value`, as everything stored is.
+    pub fn mask(&self, plan: &Plan, value: &mut Value) {
+        let secrets = plan
+            .env
+            .iter()
+            .filter(|e| e.secret)
+            .filter_map(|e| self.env.get(&e.name).cloned());
+        crate::engine::Redactor::new(secrets).value(value);
+    }
+
     /// The declared env values of a plan, from this runner's environment.
     pub fn env_for(&self, plan: &Plan) -> HashMap<String, String> {
         plan.env

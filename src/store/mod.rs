@@ -124,6 +124,17 @@ pub struct DedupeKey {
     pub expires_at: DateTime<Utc>,
 }
 
+/// How an event enters the queue: what makes it unique, and how it is ordered.
+#[derive(Debug, Clone, Default)]
+pub struct Admission {
+    /// A webhook's dedupe key.
+    pub dedupe: Option<DedupeKey>,
+    /// A schedule's tick: recorded with the execution, so it never fires twice.
+    pub tick: Option<DateTime<Utc>>,
+    /// `settings.concurrency.key`, evaluated: the limit and order hold per key.
+    pub concurrency_key: Option<String>,
+}
+
 /// What became of an event offered to the queue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Enqueued {
@@ -203,8 +214,7 @@ pub trait Store: Send + Sync {
     async fn enqueue(
         &self,
         new: NewExecution,
-        dedupe: Option<DedupeKey>,
-        concurrency_key: Option<String>,
+        admission: Admission,
         now: DateTime<Utc>,
     ) -> Result<Enqueued, StoreError>;
 
@@ -219,15 +229,6 @@ pub trait Store: Send + Sync {
     ) -> Result<Option<StoredExecution>, StoreError>;
 
     async fn queue_depth(&self) -> Result<u64, StoreError>;
-
-    /// Records a schedule tick; `false` when it was already recorded (by this
-    /// process before a restart, or by another process).
-    async fn record_tick(
-        &self,
-        scenario: &str,
-        scheduled_at: DateTime<Utc>,
-        execution_id: Uuid,
-    ) -> Result<bool, StoreError>;
 
     /// The latest recorded tick of a scenario, to catch up after downtime.
     async fn last_tick(&self, scenario: &str) -> Result<Option<DateTime<Utc>>, StoreError>;

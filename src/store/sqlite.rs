@@ -705,21 +705,38 @@ impl Store for SqliteStore {
     async fn enqueue(
         &self,
         new: NewExecution,
-        dedupe: Option<super::DedupeKey>,
-        concurrency_key: Option<String>,
+        admission: super::Admission,
         now: DateTime<Utc>,
     ) -> Result<super::Enqueued, StoreError> {
         self.call(move |conn| {
-            if let Some(dedupe) = &dedupe {
+            if let Some(dedupe) = &admission.dedupe {
                 if let Some(existing) = take_dedupe_key(conn, &new.scenario, dedupe, new.id, now)? {
                     return Ok(super::Enqueued::Duplicate(existing));
+                }
+            }
+            if let Some(tick) = admission.tick {
+                let inserted = conn
+                    .prepare_cached(
+                        "INSERT INTO schedule_ticks (scenario, scheduled_at, execution_id) VALUES (?1, ?2, ?3)
+                         ON CONFLICT (scenario, scheduled_at) DO NOTHING",
+                    )?
+                    .execute(params![new.scenario, micros(tick), new.id.to_string()])?;
+                if inserted == 0 {
+                    let holder: String = conn
+                        .prepare_cached(
+                            "SELECT execution_id FROM schedule_ticks WHERE scenario = ?1 AND scheduled_at = ?2",
+                        )?
+                        .query_row(params![new.scenario, micros(tick)], |r| r.get(0))?;
+                    let holder =
+                        Uuid::parse_str(&holder).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                    return Ok(super::Enqueued::Duplicate(holder));
                 }
             }
             insert_execution(
                 conn,
                 &new,
                 ExecutionStatus::Queued,
-                concurrency_key.as_deref(),
+                admission.concurrency_key.as_deref(),
             )?;
             Ok(super::Enqueued::Accepted(new.id))
         })
@@ -781,25 +798,6 @@ impl Store for SqliteStore {
             Ok(conn
                 .prepare_cached("SELECT COUNT(*) FROM executions WHERE status = 'queued'")?
                 .query_row([], |r| r.get::<_, i64>(0))? as u64)
-        })
-        .await
-    }
-
-    async fn record_tick(
-        &self,
-        scenario: &str,
-        scheduled_at: DateTime<Utc>,
-        execution_id: Uuid,
-    ) -> Result<bool, StoreError> {
-        let scenario = scenario.to_owned();
-        self.call(move |conn| {
-            let inserted = conn
-                .prepare_cached(
-                    "INSERT INTO schedule_ticks (scenario, scheduled_at, execution_id) VALUES (?1, ?2, ?3)
-                     ON CONFLICT (scenario, scheduled_at) DO NOTHING",
-                )?
-                .execute(params![scenario, micros(scheduled_at), execution_id.to_string()])?;
-            Ok(inserted == 1)
         })
         .await
     }

@@ -1,0 +1,274 @@
+//! The daemon's HTTP surface: webhooks, `/healthz`, `/metrics`, and the
+//! admin API under `/api` (Bearer token required when not on loopback).
+
+use std::sync::Arc;
+
+use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get, post};
+use axum::{Json, Router};
+use chrono::{SecondsFormat, Utc};
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+use uuid::Uuid;
+
+use super::metrics::MetricsJournal;
+use super::Shared;
+use crate::engine::ExecutionStatus;
+use crate::store::{Admission, Enqueued, ExecutionFilter, NewExecution};
+
+pub(super) fn router(shared: Arc<Shared>) -> Router {
+    let api = Router::new()
+        .route("/scenarios", get(scenarios))
+        .route("/scenarios/{name}/run", post(run_scenario))
+        .route("/executions", get(executions))
+        .route("/executions/{id}", get(execution))
+        .route("/executions/{id}/retry", post(retry))
+        .route_layer(middleware::from_fn_with_state(shared.clone(), admin_token));
+    Router::new()
+        .route("/hooks/{*path}", any(super::webhook::handle))
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .nest("/api", api)
+        .layer(DefaultBodyLimit::max(shared.config.max_body + 1))
+        .with_state(shared)
+}
+
+fn error(code: StatusCode, message: impl Into<String>) -> Response {
+    (code, Json(json!({ "error": message.into() }))).into_response()
+}
+
+async fn admin_token(State(shared): State<Arc<Shared>>, request: Request, next: Next) -> Response {
+    if let Some(expected) = &shared.config.admin_token {
+        let given = request
+            .headers()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        let ok = given.is_some_and(|g| {
+            g.len() == expected.len()
+                && g.bytes()
+                    .zip(expected.bytes())
+                    .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                    == 0
+        });
+        if !ok {
+            return error(
+                StatusCode::UNAUTHORIZED,
+                "the admin API needs `Authorization: Bearer $SCENARIST_ADMIN_TOKEN`",
+            );
+        }
+    }
+    next.run(request).await
+}
+
+async fn healthz(State(shared): State<Arc<Shared>>) -> Response {
+    let scenarios = shared.scenarios().by_name.len();
+    match shared.store.queue_depth().await {
+        Ok(queued) => Json(json!({ "status": "ok", "scenarios": scenarios, "queued": queued })).into_response(),
+        Err(e) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "status": "store unreachable", "error": e.to_string(), "scenarios": scenarios })),
+        )
+            .into_response(),
+    }
+}
+
+async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
+    if let Ok(depth) = shared.store.queue_depth().await {
+        shared.metrics.queue_depth.set(depth as i64);
+    }
+    (
+        [("content-type", "text/plain; version=0.0.4; charset=utf-8")],
+        shared.metrics.render(),
+    )
+        .into_response()
+}
+
+async fn scenarios(State(shared): State<Arc<Shared>>) -> Response {
+    let scenarios = shared.scenarios();
+    let list: Vec<Value> = scenarios
+        .by_name
+        .values()
+        .map(|s| {
+            let scenario = &s.plan.scenario;
+            json!({
+                "name": s.plan.name,
+                "version": s.plan.version,
+                "file": s.file.display().to_string(),
+                "owner": scenario.owner,
+                "description": scenario.description,
+                "trigger": scenario.trigger.kind(),
+                "webhook": s.plan.webhook.as_ref().map(|w| format!("/hooks/{}", w.path)),
+                "steps": scenario.steps.len(),
+            })
+        })
+        .collect();
+    Json(list).into_response()
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    scenario: Option<String>,
+    status: Option<String>,
+    since: Option<String>,
+    limit: Option<usize>,
+}
+
+async fn executions(State(shared): State<Arc<Shared>>, Query(query): Query<ListQuery>) -> Response {
+    let status = match query.status.as_deref().map(str::parse::<ExecutionStatus>) {
+        None => None,
+        Some(Ok(status)) => Some(status),
+        Some(Err(e)) => return error(StatusCode::BAD_REQUEST, e),
+    };
+    let since = match query
+        .since
+        .as_deref()
+        .map(str::parse::<crate::model::Duration>)
+    {
+        None => None,
+        Some(Ok(d)) => chrono::Duration::from_std(d.as_std())
+            .ok()
+            .map(|d| Utc::now() - d),
+        Some(Err(e)) => return error(StatusCode::BAD_REQUEST, format!("since: {e}")),
+    };
+    let filter = ExecutionFilter {
+        scenario: query.scenario,
+        status,
+        since,
+        limit: query.limit,
+    };
+    match shared.store.list(&filter).await {
+        Ok(rows) => Json(rows).into_response(),
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+    }
+}
+
+async fn execution(State(shared): State<Arc<Shared>>, Path(id): Path<String>) -> Response {
+    let id = match shared.runner.resolve(&id).await {
+        Ok(id) => id,
+        Err(e) => return error(StatusCode::NOT_FOUND, e.to_string()),
+    };
+    match shared.store.execution(id).await {
+        Ok(Some(stored)) => Json(stored).into_response(),
+        Ok(None) => error(StatusCode::NOT_FOUND, format!("no execution {id}")),
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+    }
+}
+
+/// A manual trigger: the request body is the trigger body; queued like a webhook event.
+async fn run_scenario(
+    State(shared): State<Arc<Shared>>,
+    Path(name): Path<String>,
+    body: axum::body::Bytes,
+) -> Response {
+    let scenarios = shared.scenarios();
+    let Some(served) = scenarios.by_name.get(&name).cloned() else {
+        return error(StatusCode::NOT_FOUND, format!("no scenario named `{name}`"));
+    };
+    let parsed: Value = if body.iter().all(u8::is_ascii_whitespace) {
+        Value::Object(Map::new())
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(v) => v,
+            Err(e) => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    format!("the body is not JSON: {e}"),
+                )
+            }
+        }
+    };
+    let violations = served.plan.input_violations(&parsed);
+    if !violations.is_empty() {
+        return (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Json(json!({ "error": "the body does not match the scenario's input schema", "violations": violations })),
+        )
+            .into_response();
+    }
+    let now = Utc::now();
+    let mut trigger = json!({
+        "body": parsed,
+        "headers": {},
+        "query": {},
+        "received_at": now.to_rfc3339_opts(SecondsFormat::Millis, true),
+    });
+    let concurrency_key = match &served.limit {
+        Some((_, Some(expr))) => {
+            let ctx = super::trigger_context(&served, shared.runner.env(), trigger.clone());
+            match expr.eval_ref(&ctx) {
+                Ok(v) => Some(match v.as_ref() {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                }),
+                Err(e) => {
+                    return error(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        format!("the concurrency key cannot be computed: {e}"),
+                    )
+                }
+            }
+        }
+        _ => None,
+    };
+    shared.runner.mask(&served.plan, &mut trigger);
+    let new = NewExecution {
+        id: Uuid::now_v7(),
+        scenario: served.plan.name.clone(),
+        version: served.plan.version.clone(),
+        trigger,
+        vars: Map::new(),
+        started_at: now,
+        owner: String::new(),
+        replay_of: None,
+    };
+    let admission = Admission {
+        concurrency_key,
+        ..Admission::default()
+    };
+    match shared.store.enqueue(new, admission, now).await {
+        Ok(Enqueued::Accepted(id)) | Ok(Enqueued::Duplicate(id)) => {
+            shared.metrics.queue_depth.inc();
+            shared.wake.notify_one();
+            (StatusCode::ACCEPTED, Json(json!({ "execution_id": id }))).into_response()
+        }
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+    }
+}
+
+/// Resumes an incomplete execution now (in the background); 202 when it started.
+async fn retry(State(shared): State<Arc<Shared>>, Path(id): Path<String>) -> Response {
+    let id = match shared.runner.resolve(&id).await {
+        Ok(id) => id,
+        Err(e) => return error(StatusCode::NOT_FOUND, e.to_string()),
+    };
+    let stored = match shared.store.execution(id).await {
+        Ok(Some(stored)) => stored,
+        Ok(None) => return error(StatusCode::NOT_FOUND, format!("no execution {id}")),
+        Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+    };
+    if stored.summary.status != ExecutionStatus::Incomplete {
+        return error(
+            StatusCode::CONFLICT,
+            format!(
+                "execution {id} is {}: only incomplete executions can be retried",
+                stored.summary.status
+            ),
+        );
+    }
+    let task_shared = shared.clone();
+    tokio::spawn(async move {
+        let journal = MetricsJournal(&task_shared.metrics);
+        if let Err(e) = task_shared.runner.resume(id, &journal).await {
+            tracing::warn!(execution = %id, error = %e, "retry failed to start");
+        }
+    });
+    (
+        StatusCode::ACCEPTED,
+        Json(json!({ "execution_id": id, "retrying": true })),
+    )
+        .into_response()
+}

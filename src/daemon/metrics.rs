@@ -1,0 +1,134 @@
+//! What `GET /metrics` shows, in the Prometheus text format.
+
+use async_trait::async_trait;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+use crate::engine::{Execution, Journal, JournalError, StepRecord};
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ExecutionLabels {
+    pub scenario: String,
+    pub status: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KindLabels {
+    pub kind: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CodeLabels {
+    pub code: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ScenarioLabels {
+    pub scenario: String,
+}
+
+pub struct Metrics {
+    registry: Registry,
+    pub executions: Family<ExecutionLabels, Counter>,
+    pub step_seconds: Family<KindLabels, Histogram>,
+    pub queue_depth: Gauge,
+    pub webhook_responses: Family<CodeLabels, Counter>,
+    pub schedule_ticks: Family<ScenarioLabels, Counter>,
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("scenarist");
+        let executions = Family::<ExecutionLabels, Counter>::default();
+        let step_seconds = Family::<KindLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.0005, 4.0, 10))
+        });
+        let queue_depth = Gauge::default();
+        let webhook_responses = Family::<CodeLabels, Counter>::default();
+        let schedule_ticks = Family::<ScenarioLabels, Counter>::default();
+        registry.register(
+            "executions",
+            "Executions that ended, by scenario and status",
+            executions.clone(),
+        );
+        registry.register(
+            "step_duration_seconds",
+            "How long steps took, by kind",
+            step_seconds.clone(),
+        );
+        registry.register(
+            "queue_depth",
+            "Executions accepted and waiting for a worker",
+            queue_depth.clone(),
+        );
+        registry.register(
+            "webhook_responses",
+            "Webhook answers, by HTTP status",
+            webhook_responses.clone(),
+        );
+        registry.register(
+            "schedule_ticks",
+            "Schedule ticks that started an execution, by scenario",
+            schedule_ticks.clone(),
+        );
+        Metrics {
+            registry,
+            executions,
+            step_seconds,
+            queue_depth,
+            webhook_responses,
+            schedule_ticks,
+        }
+    }
+
+    pub fn webhook(&self, code: u16) {
+        self.webhook_responses
+            .get_or_create(&CodeLabels {
+                code: code.to_string(),
+            })
+            .inc();
+    }
+
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let _ = prometheus_client::encoding::prometheus_text::encode(&mut out, &self.registry);
+        out
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+/// A journal that only counts: step durations and finished executions.
+pub struct MetricsJournal<'a>(pub &'a Metrics);
+
+#[async_trait]
+impl Journal for MetricsJournal<'_> {
+    async fn step_finished(&self, record: &StepRecord) -> Result<(), JournalError> {
+        self.0
+            .step_seconds
+            .get_or_create(&KindLabels {
+                kind: record.kind.to_owned(),
+            })
+            .observe(record.duration_ms as f64 / 1000.0);
+        Ok(())
+    }
+
+    async fn execution_finished(&self, execution: &Execution) -> Result<(), JournalError> {
+        self.0
+            .executions
+            .get_or_create(&ExecutionLabels {
+                scenario: execution.scenario.clone(),
+                status: execution.status.to_string(),
+            })
+            .inc();
+        Ok(())
+    }
+}

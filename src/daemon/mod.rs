@@ -1,0 +1,250 @@
+//! The daemon: webhooks, schedules and a worker pool over the durable store.
+//!
+//! Every event is committed to the store's queue before anyone is told it was
+//! accepted; workers claim executions from that queue. So a crash loses
+//! nothing that was acknowledged, and a restart picks up where it stopped:
+//! queued executions run, executions of the dead process resume.
+
+mod api;
+pub mod metrics;
+mod scenarios;
+mod schedule;
+mod webhook;
+mod workers;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+use tokio::sync::{watch, Notify};
+use uuid::Uuid;
+
+use crate::engine::{Engine, Execution};
+use crate::runner::Runner;
+use crate::store::{Store, StoreError};
+
+pub use scenarios::{Problem, Scenarios, Served};
+
+/// How a daemon runs.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub dir: PathBuf,
+    pub listen: SocketAddr,
+    /// Executions run at once.
+    pub workers: usize,
+    /// Larger webhook bodies are refused with 413.
+    pub max_body: usize,
+    /// Beyond this many queued executions webhooks answer 503.
+    pub max_queue: u64,
+    /// How long a webhook's dedupe key holds.
+    pub dedupe_window: Duration,
+    /// How long `respond: after_run` waits for the execution.
+    pub respond_timeout: Duration,
+    /// In-flight executions get this long to finish at shutdown.
+    pub grace: Duration,
+    /// Required as a Bearer token on `/api` when listening beyond loopback.
+    pub admin_token: Option<String>,
+    /// How often the folder is checked for edits.
+    pub reload_every: Duration,
+}
+
+impl Config {
+    pub fn new(dir: PathBuf, listen: SocketAddr) -> Config {
+        Config {
+            dir,
+            listen,
+            workers: 8,
+            max_body: 1024 * 1024,
+            max_queue: 10_000,
+            dedupe_window: Duration::from_secs(7 * 24 * 3600),
+            respond_timeout: Duration::from_secs(30),
+            grace: Duration::from_secs(30),
+            admin_token: None,
+            reload_every: Duration::from_secs(1),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error("cannot listen on {addr}: {message}")]
+    Listen { addr: SocketAddr, message: String },
+    #[error("--listen {0} is not a loopback address: set SCENARIST_ADMIN_TOKEN so that the admin API is not open to anyone who can reach it")]
+    AdminTokenRequired(SocketAddr),
+    #[error("{0} is not a folder of scenarios")]
+    NoDir(PathBuf),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What every part of the daemon shares.
+pub(crate) struct Shared {
+    pub config: Config,
+    pub runner: Runner,
+    pub store: Arc<dyn Store>,
+    pub scenarios: RwLock<Arc<Scenarios>>,
+    pub metrics: metrics::Metrics,
+    /// Rung when work is queued.
+    pub wake: Notify,
+    pub stopping: AtomicBool,
+    /// Callers of `respond: after_run` waiting for their execution.
+    pub waiters:
+        std::sync::Mutex<std::collections::HashMap<Uuid, tokio::sync::oneshot::Sender<Execution>>>,
+}
+
+impl Shared {
+    pub fn scenarios(&self) -> Arc<Scenarios> {
+        self.scenarios.read().expect("scenarios lock").clone()
+    }
+
+    pub fn stopping(&self) -> bool {
+        self.stopping.load(Ordering::SeqCst)
+    }
+}
+
+/// A running daemon: where it listens, and how to stop it.
+pub struct Daemon {
+    pub addr: SocketAddr,
+    stop: watch::Sender<bool>,
+    done: tokio::task::JoinHandle<()>,
+}
+
+impl Daemon {
+    /// Loads the folder, binds, and starts serving, scheduling and working.
+    /// Invalid files are returned as problems (and logged); the rest run.
+    pub async fn start(
+        config: Config,
+        store: Arc<dyn Store>,
+        env: std::collections::HashMap<String, String>,
+    ) -> Result<(Daemon, Vec<Problem>), DaemonError> {
+        if !config.dir.is_dir() {
+            return Err(DaemonError::NoDir(config.dir.clone()));
+        }
+        if !config.listen.ip().is_loopback() && config.admin_token.is_none() {
+            return Err(DaemonError::AdminTokenRequired(config.listen));
+        }
+        let (scenarios, problems) = Scenarios::load(&config.dir, None);
+        for problem in &problems {
+            tracing::error!(file = %problem.file.display(), "invalid scenario skipped:\n{}", problem.rendered);
+        }
+        for served in scenarios.by_name.values() {
+            store
+                .save_version(&served.plan.name, &served.plan.version, &served.source)
+                .await?;
+        }
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .map_err(|e| DaemonError::Listen {
+                addr: config.listen,
+                message: e.to_string(),
+            })?;
+        let addr = listener.local_addr().map_err(|e| DaemonError::Listen {
+            addr: config.listen,
+            message: e.to_string(),
+        })?;
+        let shared = Arc::new(Shared {
+            runner: Runner::new(Engine::new(), store.clone(), env),
+            store,
+            scenarios: RwLock::new(Arc::new(scenarios)),
+            metrics: metrics::Metrics::new(),
+            wake: Notify::new(),
+            stopping: AtomicBool::new(false),
+            waiters: Default::default(),
+            config,
+        });
+        tracing::info!(%addr, scenarios = shared.scenarios().by_name.len(), "scenarist serving");
+        let (stop, stopped) = watch::channel(false);
+        let done = tokio::spawn(run(shared, listener, stopped));
+        Ok((Daemon { addr, stop, done }, problems))
+    }
+
+    /// Stops accepting, lets in-flight executions finish within the grace
+    /// period, and returns when everything has stopped.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        let _ = self.done.await;
+    }
+}
+
+async fn run(
+    shared: Arc<Shared>,
+    listener: tokio::net::TcpListener,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let app = api::router(shared.clone());
+    let mut server_stop = stopped.clone();
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = server_stop.wait_for(|s| *s).await;
+            })
+            .await;
+    });
+    let workers = tokio::spawn(workers::run(shared.clone(), stopped.clone()));
+    let schedules = tokio::spawn(schedule::run(shared.clone(), stopped.clone()));
+    let reload = tokio::spawn(reload(shared.clone(), stopped.clone()));
+    let _ = stopped.wait_for(|s| *s).await;
+    shared.stopping.store(true, Ordering::SeqCst);
+    shared.wake.notify_waiters();
+    let _ = server.await;
+    let _ = schedules.await;
+    let _ = reload.await;
+    let _ = workers.await;
+    tracing::info!("scenarist stopped");
+}
+
+/// Reads the folder again whenever a scenario file changes.
+async fn reload(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(shared.config.reload_every) => {}
+            _ = stopped.wait_for(|s| *s) => return,
+        }
+        let current = shared.scenarios();
+        if !current.changed(&shared.config.dir) {
+            continue;
+        }
+        let (next, problems) = Scenarios::load(&shared.config.dir, Some(&current));
+        for problem in &problems {
+            tracing::error!(file = %problem.file.display(), "scenario edit rejected, the previous version keeps running:\n{}", problem.rendered);
+        }
+        for served in next.by_name.values() {
+            if let Err(e) = shared
+                .store
+                .save_version(&served.plan.name, &served.plan.version, &served.source)
+                .await
+            {
+                tracing::error!(error = %e, "cannot keep a scenario version");
+            }
+        }
+        tracing::info!(scenarios = next.by_name.len(), "scenarios reloaded");
+        *shared.scenarios.write().expect("scenarios lock") = Arc::new(next);
+        shared.wake.notify_waiters();
+    }
+}
+
+/// The context templates of a trigger see before any step ran: the request,
+/// and the scenario's `env` and `vars`.
+pub(crate) fn trigger_context(
+    served: &Served,
+    env: &std::collections::HashMap<String, String>,
+    trigger: Value,
+) -> handlebars::Context {
+    let env: Map<String, Value> = served
+        .plan
+        .env
+        .iter()
+        .filter_map(|d| {
+            env.get(&d.name)
+                .map(|v| (d.name.clone(), Value::String(v.clone())))
+        })
+        .collect();
+    let mut root = Map::new();
+    root.insert("trigger".to_owned(), trigger);
+    root.insert("env".to_owned(), Value::Object(env));
+    root.insert("vars".to_owned(), Value::Object(served.plan.vars.clone()));
+    handlebars::Context::from(Value::Object(root))
+}

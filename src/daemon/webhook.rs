@@ -1,0 +1,403 @@
+//! `/hooks/<path>`: every check before anything is stored, then one commit,
+//! then the answer. Once 202 is sent, the event survives any crash.
+//!
+//! Order of checks: size (413), authentication (401), JSON (400), input schema
+//! (422), queue depth (503), dedupe (200 duplicate), commit (202).
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use chrono::{SecondsFormat, Utc};
+use hmac::{Hmac, Mac};
+use serde_json::{json, Map, Value};
+use sha2::Sha256;
+use uuid::Uuid;
+
+use super::{trigger_context, Served, Shared};
+use crate::model::{HttpMethod, WebhookRespond};
+use crate::plan::WebhookAuthPlan;
+use crate::store::{Admission, DedupeKey, Enqueued, NewExecution};
+
+pub(super) async fn handle(
+    State(shared): State<Arc<Shared>>,
+    method: Method,
+    Path(path): Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let (code, response) = answer(&shared, method, &path, query, headers, body).await;
+    shared.metrics.webhook(code.as_u16());
+    response
+}
+
+fn problem(code: StatusCode, message: impl Into<String>) -> (StatusCode, Response) {
+    let body = Json(json!({ "error": message.into() }));
+    (code, (code, body).into_response())
+}
+
+async fn answer(
+    shared: &Arc<Shared>,
+    method: Method,
+    path: &str,
+    query: Option<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> (StatusCode, Response) {
+    let Some(method) = http_method(&method) else {
+        return problem(StatusCode::METHOD_NOT_ALLOWED, "unsupported method");
+    };
+    let scenarios = shared.scenarios();
+    let path = path.trim_matches('/');
+    let Some(name) = scenarios.webhooks.get(&(method, path.to_owned())) else {
+        let other_method = scenarios.webhooks.keys().any(|(_, p)| p == path);
+        return if other_method {
+            problem(
+                StatusCode::METHOD_NOT_ALLOWED,
+                format!("/hooks/{path} does not take {}", method.as_str()),
+            )
+        } else {
+            problem(
+                StatusCode::NOT_FOUND,
+                format!("no scenario listens at /hooks/{path}"),
+            )
+        };
+    };
+    let served = scenarios.by_name[name].clone();
+    let webhook = served.plan.webhook.as_ref().expect("webhook scenario");
+    if body.len() > shared.config.max_body {
+        return problem(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "the body is {} bytes; the limit is {}",
+                body.len(),
+                shared.config.max_body
+            ),
+        );
+    }
+    let env = shared.runner.env();
+    if let Some(auth) = &webhook.auth {
+        if let Err(why) = authenticate(auth, &served, env, &headers, &body) {
+            return problem(StatusCode::UNAUTHORIZED, why);
+        }
+    }
+    let parsed: Value = if body.iter().all(u8::is_ascii_whitespace) {
+        Value::Object(Map::new())
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(value) => value,
+            Err(e) => {
+                return problem(
+                    StatusCode::BAD_REQUEST,
+                    format!("the body is not JSON: {e}"),
+                )
+            }
+        }
+    };
+    let violations = served.plan.input_violations(&parsed);
+    if !violations.is_empty() {
+        let body = Json(
+            json!({ "error": "the body does not match the scenario's input schema", "violations": violations }),
+        );
+        return (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            (StatusCode::UNPROCESSABLE_ENTITY, body).into_response(),
+        );
+    }
+    if shared.stopping() {
+        return overloaded("shutting down");
+    }
+    let depth = shared.metrics.queue_depth.get();
+    if depth >= shared.config.max_queue as i64 {
+        return overloaded(&format!("{depth} executions are waiting"));
+    }
+    let received_at = Utc::now();
+    let trigger = json!({
+        "body": parsed,
+        "headers": kept_headers(&headers, webhook.auth.as_ref()),
+        "query": query_map(query.as_deref()),
+        "received_at": received_at.to_rfc3339_opts(SecondsFormat::Millis, true),
+    });
+    let ctx = trigger_context(&served, env, trigger.clone());
+    let dedupe = match &webhook.dedupe {
+        None => None,
+        Some(expr) => match expr.eval_ref(&ctx) {
+            Ok(key) => Some(DedupeKey {
+                key: match key.as_ref() {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                },
+                expires_at: received_at
+                    + chrono::Duration::from_std(shared.config.dedupe_window).unwrap_or_default(),
+            }),
+            Err(e) => {
+                return problem(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    format!("the dedupe key cannot be computed: {e}"),
+                )
+            }
+        },
+    };
+    let concurrency_key = match &served.limit {
+        Some((_, Some(expr))) => match expr.eval_ref(&ctx) {
+            Ok(key) => Some(match key.as_ref() {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            }),
+            Err(e) => {
+                return problem(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    format!("the concurrency key cannot be computed: {e}"),
+                )
+            }
+        },
+        _ => None,
+    };
+    let mut trigger = trigger;
+    shared.runner.mask(&served.plan, &mut trigger);
+    let id = Uuid::now_v7();
+    let new = NewExecution {
+        id,
+        scenario: served.plan.name.clone(),
+        version: served.plan.version.clone(),
+        trigger,
+        vars: Map::new(),
+        started_at: received_at,
+        owner: String::new(),
+        replay_of: None,
+    };
+    let admission = Admission {
+        dedupe,
+        tick: None,
+        concurrency_key,
+    };
+    let waiter = (webhook.respond == WebhookRespond::AfterRun).then(|| {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        shared.waiters.lock().expect("waiters lock").insert(id, tx);
+        rx
+    });
+    match shared.store.enqueue(new, admission, received_at).await {
+        Ok(Enqueued::Accepted(id)) => {
+            shared.metrics.queue_depth.inc();
+            shared.wake.notify_one();
+            match waiter {
+                None => {
+                    let body = Json(json!({ "execution_id": id }));
+                    (
+                        StatusCode::ACCEPTED,
+                        (StatusCode::ACCEPTED, body).into_response(),
+                    )
+                }
+                Some(rx) => after_run(shared, id, rx).await,
+            }
+        }
+        Ok(Enqueued::Duplicate(existing)) => {
+            shared.waiters.lock().expect("waiters lock").remove(&id);
+            let body = Json(json!({ "duplicate": true, "execution_id": existing }));
+            (StatusCode::OK, (StatusCode::OK, body).into_response())
+        }
+        Err(e) => {
+            shared.waiters.lock().expect("waiters lock").remove(&id);
+            tracing::error!(error = %e, "cannot commit a webhook event");
+            problem(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the event could not be stored; send it again",
+            )
+        }
+    }
+}
+
+/// `respond: after_run`: what the scenario's `respond` step built, or a summary.
+async fn after_run(
+    shared: &Arc<Shared>,
+    id: Uuid,
+    rx: tokio::sync::oneshot::Receiver<crate::engine::Execution>,
+) -> (StatusCode, Response) {
+    match tokio::time::timeout(shared.config.respond_timeout, rx).await {
+        Ok(Ok(execution)) => match &execution.response {
+            Some(response) => {
+                let code = response["status"]
+                    .as_u64()
+                    .and_then(|c| StatusCode::from_u16(c as u16).ok())
+                    .unwrap_or(StatusCode::OK);
+                let mut builder = Response::builder().status(code);
+                let mut has_type = false;
+                if let Some(headers) = response["headers"].as_object() {
+                    for (name, value) in headers {
+                        let text = match value {
+                            Value::String(s) => s.clone(),
+                            other => other.to_string(),
+                        };
+                        has_type |= name.eq_ignore_ascii_case("content-type");
+                        builder = builder.header(name.as_str(), text);
+                    }
+                }
+                let body = match &response["body"] {
+                    Value::String(s) if has_type => s.clone(),
+                    Value::Null => String::new(),
+                    other => {
+                        if !has_type {
+                            builder = builder.header("content-type", "application/json");
+                        }
+                        other.to_string()
+                    }
+                };
+                let response = builder
+                    .body(axum::body::Body::from(body))
+                    .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response());
+                (code, response)
+            }
+            None => {
+                let body = Json(json!({
+                    "execution_id": id,
+                    "status": execution.status,
+                    "error": execution.error,
+                }));
+                (StatusCode::OK, (StatusCode::OK, body).into_response())
+            }
+        },
+        _ => {
+            shared.waiters.lock().expect("waiters lock").remove(&id);
+            let body = Json(
+                json!({ "execution_id": id, "status": "running", "note": "accepted; the execution did not finish in time to answer" }),
+            );
+            (
+                StatusCode::ACCEPTED,
+                (StatusCode::ACCEPTED, body).into_response(),
+            )
+        }
+    }
+}
+
+fn overloaded(why: &str) -> (StatusCode, Response) {
+    let code = StatusCode::SERVICE_UNAVAILABLE;
+    let body = Json(json!({ "error": format!("busy: {why}; retry later") }));
+    (code, (code, [("retry-after", "5")], body).into_response())
+}
+
+fn http_method(method: &Method) -> Option<HttpMethod> {
+    Some(match *method {
+        Method::GET => HttpMethod::Get,
+        Method::POST => HttpMethod::Post,
+        Method::PUT => HttpMethod::Put,
+        Method::PATCH => HttpMethod::Patch,
+        Method::DELETE => HttpMethod::Delete,
+        Method::HEAD => HttpMethod::Head,
+        Method::OPTIONS => HttpMethod::Options,
+        _ => return None,
+    })
+}
+
+type HmacSha256 = Hmac<Sha256>;
+
+fn authenticate(
+    auth: &WebhookAuthPlan,
+    served: &Served,
+    env: &std::collections::HashMap<String, String>,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(), String> {
+    let ctx = trigger_context(served, env, Value::Null);
+    let secret_of = |expr: &crate::plan::Expr| -> Result<String, String> {
+        match expr.eval_ref(&ctx) {
+            Ok(v) => Ok(match v.as_ref() {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            }),
+            Err(e) => Err(format!("the webhook secret is not available: {e}")),
+        }
+    };
+    match auth {
+        WebhookAuthPlan::HmacSha256 {
+            header,
+            secret,
+            prefix,
+        } => {
+            let given = headers
+                .get(header.as_str())
+                .and_then(|v| v.to_str().ok())
+                .ok_or_else(|| format!("missing `{header}` header"))?;
+            let hex = given
+                .strip_prefix(prefix.as_str())
+                .ok_or_else(|| format!("`{header}` does not start with `{prefix}`"))?;
+            let signature =
+                decode_hex(hex.trim()).ok_or_else(|| format!("`{header}` is not hex"))?;
+            let mut mac = HmacSha256::new_from_slice(secret_of(secret)?.as_bytes())
+                .map_err(|_| "bad HMAC key".to_owned())?;
+            mac.update(body);
+            // `verify_slice` compares in constant time.
+            mac.verify_slice(&signature)
+                .map_err(|_| "the signature does not match the body".to_owned())
+        }
+        WebhookAuthPlan::Token { header, secret } => {
+            let given = headers
+                .get(header.as_str())
+                .and_then(|v| v.to_str().ok())
+                .ok_or_else(|| format!("missing `{header}` header"))?;
+            let expected = secret_of(secret)?;
+            let given = given.strip_prefix("Bearer ").unwrap_or(given);
+            if constant_time_eq(given.as_bytes(), expected.as_bytes()) {
+                Ok(())
+            } else {
+                Err(format!("wrong `{header}`"))
+            }
+        }
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn decode_hex(text: &str) -> Option<Vec<u8>> {
+    if text.len() % 2 != 0 {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+/// The request headers a scenario may read, without the credentials.
+fn kept_headers(headers: &HeaderMap, auth: Option<&WebhookAuthPlan>) -> Value {
+    let secret_header = auth.map(|a| match a {
+        WebhookAuthPlan::HmacSha256 { header, .. } | WebhookAuthPlan::Token { header, .. } => {
+            header.to_ascii_lowercase()
+        }
+    });
+    let mut out = Map::new();
+    for (name, value) in headers {
+        let name = name.as_str();
+        if name == "authorization" || name == "cookie" || Some(name) == secret_header.as_deref() {
+            continue;
+        }
+        if let Ok(text) = value.to_str() {
+            out.insert(name.to_owned(), Value::String(text.to_owned()));
+        }
+    }
+    Value::Object(out)
+}
+
+fn query_map(query: Option<&str>) -> Value {
+    let mut out = Map::new();
+    if let Some(query) = query {
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            let decode = |s: &str| {
+                urlencoding::decode(&s.replace('+', " "))
+                    .map(|c| c.into_owned())
+                    .unwrap_or_else(|_| s.to_owned())
+            };
+            out.insert(decode(k), Value::String(decode(v)));
+        }
+    }
+    Value::Object(out)
+}

@@ -1,0 +1,173 @@
+//! The worker pool: claims executions from the store's queue (never from
+//! memory), runs at most `workers` at once, resumes what a dead process left
+//! running and retries incomplete executions when they are due.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinSet;
+
+use super::metrics::MetricsJournal;
+use super::Shared;
+use crate::engine::{ExecutionError, ExecutionStatus, RunError};
+use crate::runner::{owner, RunnerError};
+use crate::store::{Finish, StoredExecution};
+
+/// How often the queue is looked at when nothing rang.
+const IDLE_POLL: Duration = Duration::from_millis(250);
+/// How often orphans and due incomplete executions are looked for.
+const MAINTENANCE_EVERY: Duration = Duration::from_secs(1);
+
+pub(super) async fn run(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>) {
+    let permits = Arc::new(Semaphore::new(shared.config.workers.max(1)));
+    let mut tasks = JoinSet::new();
+    let mut last_maintenance: Option<Instant> = None;
+    loop {
+        while tasks.try_join_next().is_some() {}
+        if shared.stopping() {
+            break;
+        }
+        if last_maintenance.is_none_or(|t| t.elapsed() >= MAINTENANCE_EVERY) {
+            last_maintenance = Some(Instant::now());
+            maintenance(&shared, &permits, &mut tasks).await;
+        }
+        let permit = tokio::select! {
+            permit = permits.clone().acquire_owned() => permit.expect("semaphore open"),
+            _ = stopped.wait_for(|s| *s) => break,
+        };
+        let limits = shared.scenarios().limits();
+        match shared
+            .store
+            .claim_queued(owner::this_process(), &limits, Utc::now())
+            .await
+        {
+            Ok(Some(stored)) => {
+                shared.metrics.queue_depth.dec();
+                tasks.spawn(run_claimed(shared.clone(), stored, permit));
+            }
+            Ok(None) => {
+                drop(permit);
+                tokio::select! {
+                    _ = shared.wake.notified() => {}
+                    _ = tokio::time::sleep(IDLE_POLL) => {}
+                    _ = stopped.wait_for(|s| *s) => break,
+                }
+            }
+            Err(e) => {
+                drop(permit);
+                tracing::error!(error = %e, "cannot read the queue");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+    // Shutdown: in-flight executions get the grace period; what is left stays
+    // `running` in the store and is resumed at the next start.
+    let grace = shared.config.grace;
+    let drained =
+        tokio::time::timeout(grace, async { while tasks.join_next().await.is_some() {} }).await;
+    if drained.is_err() {
+        tracing::warn!(
+            left = tasks.len(),
+            "grace period over: the rest resumes at the next start"
+        );
+        tasks.abort_all();
+        while tasks.join_next().await.is_some() {}
+    }
+}
+
+/// Resumes executions a dead process left running and incomplete ones now due.
+async fn maintenance(shared: &Arc<Shared>, permits: &Arc<Semaphore>, tasks: &mut JoinSet<()>) {
+    let due = match shared.runner.due().await {
+        Ok(due) => due,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot look for executions to resume");
+            return;
+        }
+    };
+    for summary in due {
+        let Ok(permit) = permits.clone().try_acquire_owned() else {
+            return;
+        };
+        let shared = shared.clone();
+        tasks.spawn(async move {
+            let journal = MetricsJournal(&shared.metrics);
+            match shared.runner.resume(summary.id, &journal).await {
+                Ok(execution) => {
+                    tracing::info!(execution = %summary.id, status = %execution.status, "resumed");
+                    finished(&shared, execution);
+                }
+                Err(e) => tracing::warn!(execution = %summary.id, error = %e, "not resumed"),
+            }
+            drop(permit);
+        });
+    }
+}
+
+async fn run_claimed(shared: Arc<Shared>, stored: StoredExecution, permit: OwnedSemaphorePermit) {
+    let id = stored.summary.id;
+    let scenarios = shared.scenarios();
+    let current = scenarios
+        .by_name
+        .get(&stored.summary.scenario)
+        .filter(|s| s.plan.version == stored.summary.version)
+        .cloned();
+    let journal = MetricsJournal(&shared.metrics);
+    let result = match &current {
+        Some(served) => {
+            shared
+                .runner
+                .continue_stored(&stored, &served.plan, stored.summary.attempt, &journal)
+                .await
+        }
+        // Queued before an edit: it runs the version it was accepted with.
+        None => match shared.runner.stored_plan(&stored.summary).await {
+            Ok((plan, _)) => {
+                shared
+                    .runner
+                    .continue_stored(&stored, &plan, stored.summary.attempt, &journal)
+                    .await
+            }
+            Err(e) => Err(e),
+        },
+    };
+    match result {
+        Ok(execution) => finished(&shared, execution),
+        // The store failed: the execution stays running, to be resumed.
+        Err(e @ RunnerError::Run(RunError::Journal(_))) | Err(e @ RunnerError::Store(_)) => {
+            tracing::error!(execution = %id, error = %e, "execution stopped")
+        }
+        // It could not start (an env var is missing, the stored version no
+        // longer compiles): it fails, visibly, instead of waiting for ever.
+        Err(e) => {
+            tracing::error!(execution = %id, error = %e, "execution could not start");
+            let finish = Finish {
+                status: ExecutionStatus::Failed,
+                error: Some(ExecutionError {
+                    step: String::new(),
+                    message: e.to_string(),
+                }),
+                finished_at: Utc::now(),
+                next_retry_at: None,
+            };
+            if let Err(e) = shared.store.finish_execution(id, finish).await {
+                tracing::error!(execution = %id, error = %e, "cannot record the failure");
+            }
+        }
+    }
+    drop(permit);
+    // A slot is free, and a limited scenario may now have room.
+    shared.wake.notify_one();
+}
+
+fn finished(shared: &Shared, execution: crate::engine::Execution) {
+    let waiter = shared
+        .waiters
+        .lock()
+        .expect("waiters lock")
+        .remove(&execution.execution_id);
+    if let Some(waiter) = waiter {
+        let _ = waiter.send(execution);
+    }
+}
