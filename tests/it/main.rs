@@ -1,5 +1,7 @@
 //! Integration tests: the real `scenarist` binary against real local HTTP servers.
 
+mod daemon;
+mod daemon_util;
 mod durable;
 mod durable_lib;
 mod examples;
