@@ -379,7 +379,7 @@ steps:
     assert!(gaps.iter().all(|g| *g >= 1), "{gaps:?}");
     let stop_gap = gaps.iter().max().copied().unwrap_or(0);
     assert!(
-        stop_gap >= 2 && stop_gap <= 4,
+        (2..=4).contains(&stop_gap),
         "one missed tick was caught up: {gaps:?}"
     );
     daemon.stop().await;
@@ -708,5 +708,144 @@ async fn metrics_count_executions_webhook_answers_and_step_durations() {
         .await
         .unwrap();
     assert_eq!(health["status"], "ok");
+    daemon.stop().await;
+}
+
+#[tokio::test]
+async fn every_accepted_event_completes_once_across_two_crashes() {
+    use std::collections::HashMap;
+    use std::sync::Arc;
+    use tokio::sync::RwLock;
+
+    const EVENTS: usize = 500;
+    let downstream = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_millis(2)))
+        .mount(&downstream)
+        .await;
+    let setup = Setup::new();
+    setup.write(
+        "events.yaml",
+        &format!(
+            r#"name: events
+trigger:
+  webhook: {{ path: events, dedupe: "{{{{ trigger.body.event }}}}" }}
+steps:
+  - id: enrol
+    http: {{ method: POST, url: "{uri}/enrol", json: {{ event: "{{{{ trigger.body.event }}}}" }} }}
+  - id: notify
+    http: {{ method: POST, url: "{uri}/notify", json: {{ event: "{{{{ trigger.body.event }}}}" }} }}
+"#,
+            uri = downstream.uri()
+        ),
+    );
+    let options = setup.options(&["--workers", "8"], &[]);
+    let daemon = serve(&options).await;
+    let url = Arc::new(RwLock::new(daemon.url.clone()));
+    let daemon = Arc::new(tokio::sync::Mutex::new(Some(daemon)));
+    let sent = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+
+    // Eight senders; an event is sent again until it gets 202 or 200 (duplicate),
+    // as a real sender retries what was not acknowledged.
+    let senders = (0..8).map(|worker| {
+        let url = url.clone();
+        let sent = sent.clone();
+        tokio::spawn(async move {
+            let client = reqwest::Client::builder()
+                .timeout(Duration::from_secs(5))
+                .build()
+                .unwrap();
+            let mut accepted = Vec::new();
+            for n in (worker..EVENTS).step_by(8) {
+                let event = format!("evt-{n}");
+                let mut tries = 0;
+                loop {
+                    tries += 1;
+                    assert!(tries < 400, "{event} never acknowledged");
+                    let base = url.read().await.clone();
+                    match client
+                        .post(format!("{base}/hooks/events"))
+                        .json(&json!({ "event": event }))
+                        .send()
+                        .await
+                    {
+                        Ok(r) if r.status() == 202 || r.status() == 200 => {
+                            accepted.push(event.clone());
+                            break;
+                        }
+                        _ => tokio::time::sleep(Duration::from_millis(25)).await,
+                    }
+                }
+                sent.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+            accepted
+        })
+    });
+    let senders: Vec<_> = senders.collect();
+    // Two crashes while events flow: SIGKILL, then a restart on the same store.
+    for at in [150, 330] {
+        while sent.load(std::sync::atomic::Ordering::SeqCst) < at {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let running = daemon.lock().await.take().unwrap();
+        running.kill().await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let restarted = serve(&options).await;
+        *url.write().await = restarted.url.clone();
+        *daemon.lock().await = Some(restarted);
+    }
+    let mut accepted = Vec::new();
+    for sender in senders {
+        accepted.extend(sender.await.unwrap());
+    }
+    assert_eq!(accepted.len(), EVENTS);
+    let base = url.read().await.clone();
+    let done = eventually(60, || {
+        let base = base.clone();
+        async move { executions(&base, "status=succeeded").await.len() == EVENTS }
+    })
+    .await;
+    let all = executions(&base, "").await;
+    let mut by_status: HashMap<String, usize> = HashMap::new();
+    for e in &all {
+        *by_status
+            .entry(e["status"].as_str().unwrap().to_owned())
+            .or_default() += 1;
+    }
+    assert!(done, "not all executions succeeded: {by_status:?}");
+    assert_eq!(all.len(), EVENTS, "one execution per event");
+
+    // Downstream: per event and step, every request carried the same
+    // Idempotency-Key, so a well-behaved API saw exactly one call.
+    let mut keys: HashMap<(String, String), Vec<String>> = HashMap::new();
+    for request in downstream.received_requests().await.unwrap() {
+        let body: Value = serde_json::from_slice(&request.body).unwrap();
+        let key = request
+            .headers
+            .get("idempotency-key")
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_owned();
+        keys.entry((
+            body["event"].as_str().unwrap().to_owned(),
+            request.url.path().to_owned(),
+        ))
+        .or_default()
+        .push(key);
+    }
+    assert_eq!(
+        keys.len(),
+        EVENTS * 2,
+        "every step of every event was called"
+    );
+    for ((event, step), sent) in &keys {
+        assert!(
+            sent.iter().all(|k| k == &sent[0]),
+            "{event} {step}: {sent:?}"
+        );
+        assert!(sent.len() <= 2, "{event} {step} sent {} times", sent.len());
+    }
+    let daemon = daemon.lock().await.take().unwrap();
     daemon.stop().await;
 }
