@@ -155,7 +155,10 @@ impl Daemon {
             waiters: Default::default(),
             config,
         });
-        tracing::info!(%addr, scenarios = shared.scenarios().by_name.len(), "scenarist serving");
+        // Events accepted before a restart are still queued.
+        let queued = shared.store.queue_depth().await?;
+        shared.metrics.queue_depth.set(queued as i64);
+        tracing::info!(%addr, scenarios = shared.scenarios().by_name.len(), queued, "scenarist serving");
         let (stop, stopped) = watch::channel(false);
         let done = tokio::spawn(run(shared, listener, stopped));
         Ok((Daemon { addr, stop, done }, problems))

@@ -33,22 +33,30 @@ pub(super) async fn run(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>)
             last_maintenance = Some(Instant::now());
             maintenance(&shared, &permits, &mut tasks).await;
         }
-        let permit = tokio::select! {
+        let first = tokio::select! {
             permit = permits.clone().acquire_owned() => permit.expect("semaphore open"),
             _ = stopped.wait_for(|s| *s) => break,
         };
+        // Claim as many as there are free workers, in one transaction.
+        let mut free = vec![first];
+        while let Ok(permit) = permits.clone().try_acquire_owned() {
+            free.push(permit);
+        }
         let limits = shared.scenarios().limits();
         match shared
             .store
-            .claim_queued(owner::this_process(), &limits, Utc::now())
+            .claim_queued(owner::this_process(), &limits, Utc::now(), free.len())
             .await
         {
-            Ok(Some(stored)) => {
-                shared.metrics.queue_depth.dec();
-                tasks.spawn(run_claimed(shared.clone(), stored, permit));
+            Ok(claimed) if !claimed.is_empty() => {
+                for stored in claimed {
+                    let permit = free.pop().expect("a permit per claim");
+                    shared.metrics.queue_depth.dec();
+                    tasks.spawn(run_claimed(shared.clone(), stored, permit));
+                }
             }
-            Ok(None) => {
-                drop(permit);
+            Ok(_) => {
+                drop(free);
                 tokio::select! {
                     _ = shared.wake.notified() => {}
                     _ = tokio::time::sleep(IDLE_POLL) => {}
@@ -56,7 +64,7 @@ pub(super) async fn run(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>)
                 }
             }
             Err(e) => {
-                drop(permit);
+                drop(free);
                 tracing::error!(error = %e, "cannot read the queue");
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }

@@ -218,15 +218,16 @@ pub trait Store: Send + Sync {
         now: DateTime<Utc>,
     ) -> Result<Enqueued, StoreError>;
 
-    /// Takes the oldest queued execution whose scenario (and concurrency key)
-    /// has room: `limits` gives, per scenario, how many may run at once.
-    /// Marks it `running` for `owner`.
+    /// Takes up to `max` of the oldest queued executions whose scenario (and
+    /// concurrency key) has room: `limits` gives, per scenario, how many may
+    /// run at once. Marks them `running` for `owner`.
     async fn claim_queued(
         &self,
         owner: &str,
         limits: &[(String, u32)],
         now: DateTime<Utc>,
-    ) -> Result<Option<StoredExecution>, StoreError>;
+        max: usize,
+    ) -> Result<Vec<StoredExecution>, StoreError>;
 
     async fn queue_depth(&self) -> Result<u64, StoreError>;
 

@@ -748,7 +748,8 @@ impl Store for SqliteStore {
         owner: &str,
         limits: &[(String, u32)],
         now: DateTime<Utc>,
-    ) -> Result<Option<StoredExecution>, StoreError> {
+        max: usize,
+    ) -> Result<Vec<StoredExecution>, StoreError> {
         let owner = owner.to_owned();
         let limits: std::collections::HashMap<String, u32> = limits.iter().cloned().collect();
         self.call(move |conn| {
@@ -772,23 +773,34 @@ impl Store for SqliteStore {
             let candidates: Vec<(String, String, Option<String>)> = statement
                 .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
                 .collect::<Result<_, _>>()?;
-            let chosen = candidates.into_iter().find(|(_, scenario, key)| {
-                match limits.get(scenario) {
-                    None => true,
-                    Some(limit) => {
-                        running.get(&(scenario.clone(), key.clone())).copied().unwrap_or(0) < *limit
-                    }
+            let mut chosen = Vec::new();
+            for (id, scenario, key) in candidates {
+                if chosen.len() >= max {
+                    break;
                 }
-            });
-            let Some((id, _, _)) = chosen else {
-                return Ok(None);
-            };
-            conn.prepare_cached(
-                "UPDATE executions SET status = 'running', owner = ?2, updated_at = ?3, started_at = ?3 WHERE id = ?1 AND status = 'queued'",
-            )?
-            .execute(params![id, owner, micros(now)])?;
-            let id = Uuid::parse_str(&id).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            load_execution(conn, id)
+                if let Some(limit) = limits.get(&scenario) {
+                    // Taking one counts against the limit of the next candidates too,
+                    // and an earlier one waiting keeps the later ones of its key waiting.
+                    let slot = running.entry((scenario, key)).or_insert(0);
+                    if *slot >= *limit {
+                        continue;
+                    }
+                    *slot += 1;
+                }
+                chosen.push(id);
+            }
+            let mut claimed = Vec::with_capacity(chosen.len());
+            for id in chosen {
+                conn.prepare_cached(
+                    "UPDATE executions SET status = 'running', owner = ?2, updated_at = ?3, started_at = ?3 WHERE id = ?1 AND status = 'queued'",
+                )?
+                .execute(params![id, owner, micros(now)])?;
+                let id = Uuid::parse_str(&id).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                if let Some(stored) = load_execution(conn, id)? {
+                    claimed.push(stored);
+                }
+            }
+            Ok(claimed)
         })
         .await
     }
