@@ -849,3 +849,87 @@ steps:
     let daemon = daemon.lock().await.take().unwrap();
     daemon.stop().await;
 }
+
+#[tokio::test]
+async fn shutdown_lets_in_flight_executions_finish_and_leaves_the_rest_for_the_next_start() {
+    let downstream = MockServer::start().await;
+    Mock::given(path("/quick"))
+        .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_millis(800)))
+        .mount(&downstream)
+        .await;
+    Mock::given(path("/long"))
+        .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(4)))
+        .mount(&downstream)
+        .await;
+    let setup = Setup::new();
+    for name in ["quick", "long"] {
+        setup.write(
+            &format!("{name}.yaml"),
+            &format!(
+                "name: {name}\ntrigger:\n  webhook: {{ path: {name} }}\nsteps:\n  - id: call\n    http: {{ method: POST, url: \"{}/{name}\" }}\n",
+                downstream.uri()
+            ),
+        );
+    }
+    let options = setup.options(&["--grace", "2s"], &[]);
+    let daemon = serve(&options).await;
+    for name in ["quick", "long"] {
+        let r = client()
+            .post(format!("{}/hooks/{name}", daemon.url))
+            .body("{}")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 202);
+    }
+    assert!(
+        eventually(10, || async {
+            downstream.received_requests().await.unwrap().len() == 2
+        })
+        .await
+    );
+    assert_eq!(daemon.stop().await, 0, "a graceful stop");
+    let listed = crate::util::Scenarist::new()
+        .args(["executions", "list", "--output", "json"])
+        .env("SCENARIST_STORE", &setup.store)
+        .run()
+        .await;
+    let rows = listed.json();
+    let status = |name: &str| {
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["scenario"] == name)
+            .unwrap()["status"]
+            .clone()
+    };
+    assert_eq!(
+        status("quick"),
+        "succeeded",
+        "finished within the grace period"
+    );
+    assert_eq!(status("long"), "running", "left for the next start");
+    // The next start resumes it: the request is sent again with the same key.
+    let daemon = serve(&options).await;
+    let url = daemon.url.clone();
+    assert!(
+        eventually(20, || {
+            let url = url.clone();
+            async move { executions(&url, "status=succeeded").await.len() == 2 }
+        })
+        .await
+    );
+    let long: Vec<_> = downstream
+        .received_requests()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.url.path() == "/long")
+        .collect();
+    assert_eq!(long.len(), 2);
+    assert_eq!(
+        long[0].headers["idempotency-key"],
+        long[1].headers["idempotency-key"]
+    );
+    daemon.stop().await;
+}
