@@ -41,7 +41,7 @@ pub enum ExecutionsCommand {
 pub struct ListArgs {
     #[arg(long)]
     scenario: Option<String>,
-    /// queued, running, succeeded, failed, filtered or incomplete.
+    /// queued, running, succeeded, failed, filtered, incomplete, waiting or rejected.
     #[arg(long, value_parser = parse_status)]
     status: Option<ExecutionStatus>,
     /// Only executions started within this long, e.g. `7d`, `12h`.
@@ -58,7 +58,7 @@ pub struct ListArgs {
 fn parse_status(text: &str) -> Result<ExecutionStatus, String> {
     text.parse().map_err(|_| {
         format!(
-            "unknown status `{text}` (queued, running, succeeded, failed, filtered, incomplete)"
+            "unknown status `{text}` (queued, running, succeeded, failed, filtered, incomplete, waiting, rejected)"
         )
     })
 }

@@ -3,6 +3,8 @@
 //! ran and failed (or a validation found problems), 2 usage, input or an invalid scenario.
 
 mod demo;
+mod report;
+mod review;
 mod executions;
 mod input;
 mod list;
@@ -65,6 +67,14 @@ enum Command {
     },
     /// Delete old finished executions.
     Prune(executions::PruneArgs),
+    /// Executions waiting for a review, with their message and how long they wait.
+    Approvals(review::ApprovalsArgs),
+    /// Approve an execution waiting at an approval step; it goes on at once.
+    Approve(review::DecideArgs),
+    /// Reject an execution waiting at an approval step.
+    Reject(review::DecideArgs),
+    /// Enrolments, referrals, qualification rate and rewards, with a weekly series.
+    Report(report::ReportArgs),
     /// One line per scenario: name, trigger, owner, step count.
     List {
         /// Directory of scenarios (default: scenarios/).
@@ -107,6 +117,10 @@ pub fn main() -> ExitCode {
         Command::Resume { store } => executions::resume(store),
         Command::Replay { id, output, store } => executions::replay(id, output, store),
         Command::Prune(args) => executions::prune(args),
+        Command::Approvals(args) => review::approvals(args),
+        Command::Approve(args) => review::decide(args, true),
+        Command::Reject(args) => review::decide(args, false),
+        Command::Report(args) => report::report(args),
     };
     match result {
         Ok(code) => code,

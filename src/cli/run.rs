@@ -113,7 +113,11 @@ pub fn print_result(
 
 pub fn exit_code(status: ExecutionStatus) -> ExitCode {
     match status {
-        ExecutionStatus::Succeeded | ExecutionStatus::Filtered => ExitCode::SUCCESS,
+        // Parked or said no by a person: the scenario did what it should.
+        ExecutionStatus::Succeeded
+        | ExecutionStatus::Filtered
+        | ExecutionStatus::Waiting
+        | ExecutionStatus::Rejected => ExitCode::SUCCESS,
         ExecutionStatus::Failed
         | ExecutionStatus::Incomplete
         | ExecutionStatus::Running

@@ -42,6 +42,7 @@ fn mark(status: StepStatus) -> &'static str {
         StepStatus::Skipped => "–",
         StepStatus::Filtered => "⊘",
         StepStatus::Running => "…",
+        StepStatus::Waiting => "⏸",
     }
 }
 
@@ -83,6 +84,22 @@ impl Journal for Trace {
             ExecutionStatus::Incomplete => "■ INCOMPLETE (stopped by on_error: break)".to_owned(),
             ExecutionStatus::Running => "■ running".to_owned(),
             ExecutionStatus::Queued => "■ queued".to_owned(),
+            ExecutionStatus::Waiting => {
+                let review = execution
+                    .steps
+                    .iter()
+                    .any(|r| r.status == StepStatus::Waiting && r.kind == "approval");
+                if review {
+                    format!(
+                        "■ WAITING for a review: decide with `scenarist approve {id}` or `scenarist reject {id}`",
+                        id = execution.execution_id
+                    )
+                } else {
+                    "■ waiting (a delay); `scenarist resume` or the daemon continues it when it ends"
+                        .to_owned()
+                }
+            }
+            ExecutionStatus::Rejected => "■ rejected (a review said no; not a failure)".to_owned(),
         };
         let _ = write!(out, "{end} in {}ms", execution.duration_ms);
         if let Some(error) = &execution.error {

@@ -26,6 +26,10 @@ pub(super) fn router(shared: Arc<Shared>) -> Router {
         .route("/executions", get(executions))
         .route("/executions/{id}", get(execution))
         .route("/executions/{id}/retry", post(retry))
+        .route("/executions/{id}/approve", post(super::review::approve))
+        .route("/executions/{id}/reject", post(super::review::reject))
+        .route("/approvals", get(super::review::approvals))
+        .route("/report", get(super::review::report))
         .route_layer(middleware::from_fn_with_state(shared.clone(), admin_token));
     Router::new()
         .route("/hooks/{*path}", any(super::webhook::handle))
@@ -36,7 +40,7 @@ pub(super) fn router(shared: Arc<Shared>) -> Router {
         .with_state(shared)
 }
 
-fn error(code: StatusCode, message: impl Into<String>) -> Response {
+pub(super) fn error(code: StatusCode, message: impl Into<String>) -> Response {
     (code, Json(json!({ "error": message.into() }))).into_response()
 }
 

@@ -7,6 +7,7 @@
 
 mod api;
 pub mod metrics;
+mod review;
 mod scenarios;
 mod schedule;
 mod webhook;

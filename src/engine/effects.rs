@@ -149,6 +149,7 @@ impl Interpreter<'_> {
             DataOp::Put { .. } => "put",
             DataOp::Delete => "delete",
             DataOp::Increment { .. } => "increment",
+            DataOp::Record { .. } => "record",
         };
         let detail = self
             .redactor

@@ -23,6 +23,11 @@ pub enum ExecutionStatus {
     Filtered,
     /// Stopped by a step with `on_error: break`; to be resumed from that step.
     Incomplete,
+    /// Parked by an `approval` or `delay` step: it holds no worker and is
+    /// resumed by a decision or when its time comes.
+    Waiting,
+    /// A reviewer (or an approval's timeout) said no: not a failure.
+    Rejected,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
@@ -34,6 +39,8 @@ pub enum StepStatus {
     /// `when` was false, or a dry run did not send the request.
     Skipped,
     Filtered,
+    /// An `approval` or `delay` step that has not finished waiting.
+    Waiting,
 }
 
 macro_rules! text_enum {
@@ -60,13 +67,27 @@ macro_rules! text_enum {
     };
 }
 
-text_enum!(ExecutionStatus { Queued => "queued", Running => "running", Succeeded => "succeeded", Failed => "failed", Filtered => "filtered", Incomplete => "incomplete" });
-text_enum!(StepStatus { Running => "running", Succeeded => "succeeded", Failed => "failed", Skipped => "skipped", Filtered => "filtered" });
+text_enum!(ExecutionStatus { Queued => "queued", Running => "running", Succeeded => "succeeded", Failed => "failed", Filtered => "filtered", Incomplete => "incomplete", Waiting => "waiting", Rejected => "rejected" });
+text_enum!(StepStatus { Running => "running", Succeeded => "succeeded", Failed => "failed", Skipped => "skipped", Filtered => "filtered", Waiting => "waiting" });
 
 impl ExecutionStatus {
-    /// Succeeded and filtered executions did what they should.
+    /// Succeeded, filtered and rejected executions did what they should.
     pub fn is_success(self) -> bool {
-        matches!(self, ExecutionStatus::Succeeded | ExecutionStatus::Filtered)
+        matches!(
+            self,
+            ExecutionStatus::Succeeded | ExecutionStatus::Filtered | ExecutionStatus::Rejected
+        )
+    }
+
+    /// Whether the execution has ended for good (nothing will resume it).
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            ExecutionStatus::Succeeded
+                | ExecutionStatus::Failed
+                | ExecutionStatus::Filtered
+                | ExecutionStatus::Rejected
+        )
     }
 }
 
@@ -115,6 +136,10 @@ pub struct Execution {
     pub response: Option<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<ExecutionError>,
+    /// For a `waiting` execution: when it is to be woken (an approval's
+    /// deadline, a delay's end).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wake_at: Option<DateTime<Utc>>,
     /// The request-sending steps a dry run did not send.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub dry_run: bool,
@@ -159,6 +184,8 @@ mod tests {
             ExecutionStatus::Failed,
             ExecutionStatus::Filtered,
             ExecutionStatus::Incomplete,
+            ExecutionStatus::Waiting,
+            ExecutionStatus::Rejected,
         ] {
             assert_eq!(s.as_str().parse::<ExecutionStatus>(), Ok(s));
             assert_eq!(

@@ -51,7 +51,10 @@ impl Interpreter<'_> {
             let at = run.at.route(run.step.id.as_str(), &route.name);
             match Box::pin(self.run_block(&route.steps, ctx, &at)).await {
                 Outcome::Continue | Outcome::Filtered => {}
-                aborted @ Outcome::Aborted(_) => return aborted,
+                // The router has not finished: it runs again when the execution resumes.
+                stopped @ (Outcome::Aborted(_) | Outcome::Waiting(_) | Outcome::Rejected(_)) => {
+                    return stopped
+                }
                 failed @ (Outcome::Failed(_) | Outcome::Incomplete(_)) => {
                     let record = self.record(
                         run,

@@ -59,6 +59,12 @@ pub enum DataOp {
         by: f64,
         ttl: Option<std::time::Duration>,
     },
+    /// Writes a business event (`DataRequest::store` is the event name, `key`
+    /// its key) unless `(event, key)` exists: output `{ recorded: bool, .. }`.
+    Record {
+        value: Option<f64>,
+        data: Value,
+    },
 }
 
 /// A `store` step's request: the operation, and the key it acts on.
@@ -153,7 +159,22 @@ pub fn apply_in_memory(
             data.insert(key, next.clone());
             next
         }
+        DataOp::Record { value, .. } => {
+            let event = key.0.clone();
+            let slot = (format!("\u{0}event:{event}"), key.1.clone());
+            let recorded = !data.contains_key(&slot);
+            if recorded {
+                data.insert(slot, Value::Bool(true));
+            }
+            record_output(&event, &key.1, *value, recorded)
+        }
     })
+}
+
+/// What a `record` step outputs: whether this execution wrote the event, or
+/// found it already written (by a retry, a replay or another execution).
+pub fn record_output(event: &str, key: &str, value: Option<f64>, recorded: bool) -> Value {
+    serde_json::json!({ "event": event, "key": key, "value": value, "recorded": recorded })
 }
 
 /// The new value of a counter, or why the stored value cannot be one.

@@ -11,6 +11,7 @@ mod http;
 mod journal;
 mod redact;
 mod run;
+mod wait;
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -22,11 +23,12 @@ use uuid::Uuid;
 pub use effects::idempotency_key;
 pub use execution::{Execution, ExecutionError, ExecutionStatus, StepRecord, StepStatus};
 pub use journal::{
-    apply_in_memory, increment, DataOp, DataRequest, ExecutionStart, Journal, JournalError,
-    MemoryJournal, NoJournal, Tee,
+    apply_in_memory, increment, record_output, DataOp, DataRequest, ExecutionStart, Journal,
+    JournalError, MemoryJournal, NoJournal, Tee,
 };
 pub use redact::{Redactor, MASK, MIN_SECRET_LEN};
 pub use run::Prepared;
+pub use wait::{APPROVED, REJECTED};
 
 use crate::plan::Plan;
 
@@ -51,6 +53,9 @@ pub struct RunRequest {
     pub execution_id: Option<Uuid>,
     /// Set to continue an execution that a crash or a `break` stopped.
     pub resume: Option<Resume>,
+    /// The clock `approval` and `delay` steps read (default: the system's);
+    /// tests inject one to pass a deadline without sleeping.
+    pub clock: Option<fn() -> DateTime<Utc>>,
 }
 
 /// Where a stopped execution stands: what its journal kept.

@@ -30,6 +30,7 @@ pub struct Prepared {
     /// `Some` when resuming: the settled steps, by path, and their order.
     resume: Option<Vec<StepRecord>>,
     vars_overrides: Map<String, Value>,
+    clock: fn() -> DateTime<Utc>,
 }
 
 impl Prepared {
@@ -111,6 +112,7 @@ pub(super) fn prepare(plan: &Plan, request: RunRequest) -> Result<Prepared, RunE
         dry_run: request.dry_run,
         resume,
         vars_overrides: request.vars,
+        clock: request.clock.unwrap_or(Utc::now),
     })
 }
 
@@ -121,6 +123,10 @@ pub(super) enum Outcome {
     Filtered,
     Failed(ExecutionError),
     Incomplete(ExecutionError),
+    /// An `approval` or `delay` step parked the execution until this time.
+    Waiting(DateTime<Utc>),
+    /// A review said no: the execution ends as `rejected`.
+    Rejected(ExecutionError),
     /// The journal could not keep a result: stop now, the store resumes it later.
     Aborted(JournalError),
 }
@@ -172,6 +178,9 @@ pub(super) struct Interpreter<'a> {
     ctx: Option<Context>,
     /// Steps that finished before a crash or a break, by path: not run again.
     settled: HashMap<String, StepRecord>,
+    /// `approval` and `delay` steps that were waiting when the execution was parked.
+    pub(super) waiting: HashMap<String, StepRecord>,
+    pub(super) clock: fn() -> DateTime<Utc>,
     resuming: bool,
     vars_overrides: Map<String, Value>,
     /// One reading of both clocks: step start times are derived from it, which
@@ -193,10 +202,13 @@ impl<'a> Interpreter<'a> {
         let resuming = prepared.resume.is_some();
         let mut records = Vec::with_capacity(plan.steps.len());
         let mut settled = HashMap::new();
+        let mut waiting = HashMap::new();
         for record in prepared.resume.unwrap_or_default() {
             if is_settled(plan, &record) {
                 records.push(record.clone());
                 settled.insert(record.path.clone(), record);
+            } else if record.status == StepStatus::Waiting {
+                waiting.insert(record.path.clone(), record);
             }
         }
         Interpreter {
@@ -209,6 +221,8 @@ impl<'a> Interpreter<'a> {
             dry_run: prepared.dry_run,
             ctx: Some(prepared.ctx),
             settled,
+            waiting,
+            clock: prepared.clock,
             resuming,
             vars_overrides: prepared.vars_overrides,
             epoch: (Utc::now(), Instant::now()),
@@ -251,11 +265,17 @@ impl<'a> Interpreter<'a> {
                 }),
             },
         };
+        let mut wake_at = None;
         let (status, error) = match outcome {
             Outcome::Continue => (ExecutionStatus::Succeeded, None),
             Outcome::Filtered => (ExecutionStatus::Filtered, None),
             Outcome::Failed(e) => (ExecutionStatus::Failed, Some(e)),
             Outcome::Incomplete(e) => (ExecutionStatus::Incomplete, Some(e)),
+            Outcome::Waiting(until) => {
+                wake_at = Some(until);
+                (ExecutionStatus::Waiting, None)
+            }
+            Outcome::Rejected(e) => (ExecutionStatus::Rejected, Some(e)),
             Outcome::Aborted(e) => return Err(RunError::Journal(e)),
         };
         if let (ExecutionStatus::Failed, Some(error)) = (status, &error) {
@@ -306,6 +326,7 @@ impl<'a> Interpreter<'a> {
                 step: e.step,
                 message: self.redactor.string(e.message),
             }),
+            wake_at,
             dry_run: self.dry_run,
         };
         self.journal
@@ -340,8 +361,11 @@ impl<'a> Interpreter<'a> {
         if let Some(done) = self.settled.get(&run.path) {
             // Finished before the crash or the break: its result stands.
             set_output(ctx, step.id.as_str(), done.output.clone());
-            return match done.status {
-                StepStatus::Filtered => Outcome::Filtered,
+            return match (done.status, &step.kind) {
+                (StepStatus::Filtered, _) => Outcome::Filtered,
+                (StepStatus::Succeeded, PlanKind::Approval(approval)) => {
+                    self.rejection(&run.path, &done.output, approval)
+                }
                 _ => Outcome::Continue,
             };
         }
@@ -427,6 +451,9 @@ impl<'a> Interpreter<'a> {
             // Boxed so that every other step's future stays small (the HTTP one is large).
             PlanKind::Http(http) => Box::pin(self.http(&run, http, ctx)).await,
             PlanKind::Store(store) => Box::pin(self.store(&run, store, ctx)).await,
+            PlanKind::Record(record) => Box::pin(self.record_event(&run, record, ctx)).await,
+            PlanKind::Approval(approval) => Box::pin(self.approval(&run, approval, ctx)).await,
+            PlanKind::Delay(duration) => Box::pin(self.delay(&run, *duration, ctx)).await,
             PlanKind::Router(router) => {
                 let result = match step.timeout {
                     None => Ok(Box::pin(self.router(&run, router, ctx)).await),
@@ -590,7 +617,7 @@ impl<'a> Interpreter<'a> {
     }
 
     /// As [`Self::record`], for an output known to hold no secret.
-    fn record_raw(
+    pub(super) fn record_raw(
         &self,
         run: &StepRun<'_>,
         status: StepStatus,
@@ -628,7 +655,7 @@ impl<'a> Interpreter<'a> {
 fn is_settled(plan: &Plan, record: &StepRecord) -> bool {
     match record.status {
         StepStatus::Succeeded | StepStatus::Skipped | StepStatus::Filtered => true,
-        StepStatus::Running => false,
+        StepStatus::Running | StepStatus::Waiting => false,
         StepStatus::Failed => plan
             .find_step(&record.path)
             .is_some_and(|step| step.on_error == OnError::Continue),
@@ -641,7 +668,7 @@ pub(super) struct StepRun<'a> {
     pub(super) at: &'a Location,
     /// Formatted once: `route/enterprise/notify#3`.
     pub(super) path: String,
-    clock: Instant,
+    pub(super) clock: Instant,
 }
 
 pub(super) fn set_output(ctx: &mut Context, id: &str, output: Value) {

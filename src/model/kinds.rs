@@ -166,3 +166,74 @@ pub struct StoreStep {
     /// How long a written key lives, e.g. `90d` (default: for ever).
     pub ttl: Option<super::values::Duration>,
 }
+
+/// Pauses the execution until a person approves or rejects it: the review
+/// before a risky reward is issued. The execution waits in the store (status
+/// `waiting`) and holds no worker meanwhile.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApprovalStep {
+    /// What the reviewer is asked (template), e.g. `Reward of {{ vars.amount }} for ...`.
+    pub message: String,
+    /// How long to wait for a decision (default 72h).
+    #[serde(default = "default_approval_timeout")]
+    pub timeout: super::values::Duration,
+    /// The decision taken when nobody decided in time (default `reject`).
+    #[serde(default)]
+    pub on_timeout: TimeoutDecision,
+    /// Who may decide (names given to `--by`); empty: anyone.
+    #[serde(default)]
+    pub approvers: Vec<String>,
+    /// What a rejection does: `stop` ends the execution as `rejected` (the default).
+    #[serde(default)]
+    pub on_reject: OnReject,
+}
+
+fn default_approval_timeout() -> super::values::Duration {
+    super::values::Duration(std::time::Duration::from_secs(72 * 3600))
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TimeoutDecision {
+    #[default]
+    Reject,
+    Approve,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OnReject {
+    /// The execution ends with status `rejected`.
+    #[default]
+    Stop,
+    /// The execution goes on; later steps read `steps.<id>.decision`.
+    Continue,
+}
+
+/// Waits, durably: the execution is parked in the store and resumed when the
+/// time has come, by whichever process runs then.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DelayStep {
+    /// How long, e.g. `10m`, `2h`, `3d`.
+    #[serde(rename = "for")]
+    pub duration: super::values::Duration,
+}
+
+/// Writes a business event for the report. `(event, key)` is unique: a
+/// retried, resumed or replayed execution never counts the same thing twice.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RecordStep {
+    /// `enrolled`, `referred`, `qualified`, `reward_issued`, or any name (template).
+    pub event: String,
+    /// What makes the event unique, e.g. the referred person's email (template).
+    /// `referred` and `qualified` of one referral must share it: the report
+    /// measures the time between them.
+    pub key: String,
+    /// A number the report sums, e.g. the reward amount.
+    pub value: Option<Value>,
+    /// Anything else worth keeping with the event.
+    pub data: Option<Value>,
+}

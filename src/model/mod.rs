@@ -17,8 +17,8 @@ use serde_json::Value;
 
 pub use condition::{CompareOp, Comparison, Condition};
 pub use kinds::{
-    FailStep, ForEachStep, HttpMethod, HttpStep, RespondStep, Route, RouterMode, RouterStep,
-    StoreStep,
+    ApprovalStep, DelayStep, FailStep, ForEachStep, HttpMethod, HttpStep, OnReject, RecordStep,
+    RespondStep, Route, RouterMode, RouterStep, StoreStep, TimeoutDecision,
 };
 pub use step::{Backoff, OnError, RawStep, RetrySpec, Step, StepKind};
 pub use trigger::{CatchUp, Manual, Schedule, Trigger, Webhook, WebhookAuth, WebhookRespond};

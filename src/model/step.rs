@@ -8,7 +8,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::condition::Condition;
-use super::kinds::{FailStep, ForEachStep, HttpStep, RespondStep, RouterStep, StoreStep};
+use super::kinds::{
+    ApprovalStep, DelayStep, FailStep, ForEachStep, HttpStep, RecordStep, RespondStep, RouterStep,
+    StoreStep,
+};
 use super::values::{Duration, StepId};
 
 /// One step of a scenario.
@@ -43,11 +46,18 @@ pub enum StepKind {
     Fail(FailStep),
     /// Reads or writes a named data store (Make.com's data stores).
     Store(StoreStep),
+    /// Waits for a person's decision (the review before a reward).
+    Approval(ApprovalStep),
+    /// Waits for a while, without holding a worker.
+    Delay(DelayStep),
+    /// Writes a business event for `scenarist report`.
+    Record(RecordStep),
 }
 
 impl StepKind {
     pub const NAMES: &'static [&'static str] = &[
-        "http", "set", "filter", "router", "for_each", "respond", "fail", "store",
+        "http", "set", "filter", "router", "for_each", "respond", "fail", "store", "approval",
+        "delay", "record",
     ];
 
     /// The key that names this kind in YAML.
@@ -61,6 +71,9 @@ impl StepKind {
             StepKind::Respond(_) => "respond",
             StepKind::Fail(_) => "fail",
             StepKind::Store(_) => "store",
+            StepKind::Approval(_) => "approval",
+            StepKind::Delay(_) => "delay",
+            StepKind::Record(_) => "record",
         }
     }
 }
@@ -105,7 +118,7 @@ pub enum Backoff {
 #[serde(deny_unknown_fields)]
 #[schemars(
     title = "Step",
-    description = "A step: common fields and exactly one of http, set, filter, router, for_each, respond, fail, store."
+    description = "A step: common fields and exactly one of http, set, filter, router, for_each, respond, fail, store, approval, delay, record."
 )]
 pub struct RawStep {
     pub id: StepId,
@@ -137,6 +150,12 @@ pub struct RawStep {
     pub fail: Option<FailStep>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub store: Option<StoreStep>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<ApprovalStep>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delay: Option<DelayStep>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record: Option<RecordStep>,
 }
 
 impl Default for StepId {
@@ -173,6 +192,15 @@ impl TryFrom<RawStep> for Step {
         }
         if let Some(k) = raw.store {
             kinds.push(StepKind::Store(k));
+        }
+        if let Some(k) = raw.approval {
+            kinds.push(StepKind::Approval(k));
+        }
+        if let Some(k) = raw.delay {
+            kinds.push(StepKind::Delay(k));
+        }
+        if let Some(k) = raw.record {
+            kinds.push(StepKind::Record(k));
         }
         let kind = match kinds.len() {
             1 => kinds.pop().expect("one kind"),
@@ -226,6 +254,9 @@ impl From<Step> for RawStep {
             StepKind::Respond(k) => raw.respond = Some(k),
             StepKind::Fail(k) => raw.fail = Some(k),
             StepKind::Store(k) => raw.store = Some(k),
+            StepKind::Approval(k) => raw.approval = Some(k),
+            StepKind::Delay(k) => raw.delay = Some(k),
+            StepKind::Record(k) => raw.record = Some(k),
         }
         raw
     }

@@ -12,9 +12,9 @@ use super::condition::Cond;
 use super::expr::{Expr, UNKNOWN_HELPER};
 use super::helpers::HELPER_NAMES;
 use super::{
-    EnvDecl, ForEachPlan, HttpBody, HttpPlan, Plan, PlanKind, PlanStep, RespondPlan, RetryPolicy,
-    RoutePlan, RouterPlan, ScheduleTrigger, StoreOpPlan, StorePlan, WebhookAuthPlan, WebhookPlan,
-    DEFAULT_IDEMPOTENCY_HEADER, DEFAULT_REQUEST_TIMEOUT,
+    ApprovalPlan, EnvDecl, ForEachPlan, HttpBody, HttpPlan, Plan, PlanKind, PlanStep, RecordPlan,
+    RespondPlan, RetryPolicy, RoutePlan, RouterPlan, ScheduleTrigger, StoreOpPlan, StorePlan,
+    WebhookAuthPlan, WebhookPlan, DEFAULT_IDEMPOTENCY_HEADER, DEFAULT_REQUEST_TIMEOUT,
 };
 use crate::diagnostic::{did_you_mean, Diagnostic};
 use crate::load::{join_index, join_key, LoadedScenario};
@@ -564,6 +564,22 @@ impl Compiler<'_> {
             self.check_retry(retry, &format!("{path}.retry"));
         }
         let mut retry = step.retry.as_ref().map(RetryPolicy::from_spec);
+        if matches!(step.kind, StepKind::Approval(_) | StepKind::Delay(_)) {
+            let kind = step.kind.name();
+            if scope.in_on_failure {
+                self.error(
+                    &format!("{path}.{kind}"),
+                    format!(
+                        "a `{kind}` step cannot be in on_failure: failure handlers run at once"
+                    ),
+                );
+            } else if !scope.loop_names.is_empty() {
+                self.error(
+                    &format!("{path}.{kind}"),
+                    format!("a `{kind}` step cannot be inside a for_each: put the loop in a scenario of its own, or wait before the loop"),
+                );
+            }
+        }
         let kind = match &step.kind {
             StepKind::Http(http) => {
                 let (plan, connection_retry) = self.http(http, &format!("{path}.http"), scope);
@@ -713,6 +729,32 @@ impl Compiler<'_> {
             }
             StepKind::Store(store) => {
                 PlanKind::Store(self.store(store, &format!("{path}.store"), scope))
+            }
+            StepKind::Approval(approval) => {
+                let base = format!("{path}.approval");
+                PlanKind::Approval(Box::new(ApprovalPlan {
+                    message: self.expr_str(&approval.message, &format!("{base}.message"), scope),
+                    timeout: approval.timeout.as_std(),
+                    on_timeout: approval.on_timeout,
+                    approvers: approval.approvers.clone(),
+                    on_reject: approval.on_reject,
+                }))
+            }
+            StepKind::Delay(delay) => PlanKind::Delay(delay.duration.as_std()),
+            StepKind::Record(record) => {
+                let base = format!("{path}.record");
+                PlanKind::Record(Box::new(RecordPlan {
+                    event: self.expr_str(&record.event, &format!("{base}.event"), scope),
+                    key: self.expr_str(&record.key, &format!("{base}.key"), scope),
+                    value: record
+                        .value
+                        .as_ref()
+                        .map(|v| self.expr(v, &format!("{base}.value"), scope)),
+                    data: record
+                        .data
+                        .as_ref()
+                        .map(|v| self.expr(v, &format!("{base}.data"), scope)),
+                }))
             }
         };
         PlanStep {

@@ -105,6 +105,9 @@ pub enum PlanKind {
     Respond(RespondPlan),
     Fail(Expr),
     Store(StorePlan),
+    Approval(Box<ApprovalPlan>),
+    Delay(Duration),
+    Record(Box<RecordPlan>),
 }
 
 impl PlanKind {
@@ -118,6 +121,9 @@ impl PlanKind {
             PlanKind::Respond(_) => "respond",
             PlanKind::Fail(_) => "fail",
             PlanKind::Store(_) => "store",
+            PlanKind::Approval(_) => "approval",
+            PlanKind::Delay(_) => "delay",
+            PlanKind::Record(_) => "record",
         }
     }
 }
@@ -138,6 +144,25 @@ pub struct HttpPlan {
     pub request_timeout: Duration,
     /// The header that carries the step's idempotency key; `None`: not sent.
     pub idempotency_header: Option<String>,
+}
+
+/// One `approval` step: what the reviewer is asked and how long they have.
+#[derive(Debug)]
+pub struct ApprovalPlan {
+    pub message: Expr,
+    pub timeout: Duration,
+    pub on_timeout: crate::model::TimeoutDecision,
+    pub approvers: Vec<String>,
+    pub on_reject: crate::model::OnReject,
+}
+
+/// One `record` step: a business event for the report.
+#[derive(Debug)]
+pub struct RecordPlan {
+    pub event: Expr,
+    pub key: Expr,
+    pub value: Option<Expr>,
+    pub data: Option<Expr>,
 }
 
 /// One `store` step: the operation and the key it acts on.

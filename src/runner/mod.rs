@@ -6,6 +6,9 @@
 //! version it started with, whatever happened to the file since.
 
 pub mod owner;
+mod review;
+
+pub use review::{Decision, PendingApproval};
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -52,6 +55,18 @@ pub enum RunnerError {
     },
     #[error("the stored trigger of execution {0} is damaged")]
     DamagedTrigger(Uuid),
+    #[error("execution {id} is not waiting for a review (it is {status}); nothing was changed")]
+    NotWaiting { id: Uuid, status: String },
+    #[error(
+        "execution {id} waits for a delay until {until}, not for a review; nothing was changed"
+    )]
+    WaitsForDelay { id: Uuid, until: String },
+    #[error("`{by}` may not decide execution {id}: its approvers are {}; nothing was changed", .approvers.join(", "))]
+    NotAnApprover {
+        id: Uuid,
+        by: String,
+        approvers: Vec<String>,
+    },
 }
 
 /// Runs executions that survive crashes.
@@ -119,6 +134,7 @@ impl Runner {
         if request.env.is_empty() {
             request.env = self.env_for(plan);
         }
+        request.clock.get_or_insert(self.now);
         let prepared = Engine::prepare(plan, request)?;
         self.store
             .save_version(&plan.name, &plan.version, source)
@@ -216,8 +232,20 @@ impl Runner {
     pub async fn resume(&self, id: Uuid, trace: &dyn Journal) -> Result<Execution, RunnerError> {
         let stored = self.load(id).await?;
         let summary = &stored.summary;
+        let now = (self.now)();
+        let due = summary.next_retry_at.is_some_and(|at| at <= now);
         match summary.status {
             ExecutionStatus::Incomplete => {}
+            // Decided (or woken) and queued to go on.
+            ExecutionStatus::Queued if summary.next_retry_at.is_some() => {}
+            ExecutionStatus::Waiting if due => {}
+            ExecutionStatus::Waiting => {
+                return Err(RunnerError::NotResumable {
+                    id,
+                    status: summary.status,
+                    why: "it waits for a decision (`scenarist approve` / `scenarist reject`) or for its delay to end",
+                })
+            }
             ExecutionStatus::Running => {
                 if summary.owner.as_deref().is_some_and(owner::may_be_alive) {
                     return Err(RunnerError::NotResumable {
@@ -239,13 +267,7 @@ impl Runner {
         let me = owner::this_process();
         let attempt = self
             .store
-            .claim(
-                id,
-                summary.status,
-                summary.owner.as_deref(),
-                me,
-                (self.now)(),
-            )
+            .claim(id, summary.status, summary.owner.as_deref(), me, now)
             .await?
             .ok_or(RunnerError::Taken(id))?;
         self.continue_stored(&stored, &plan, attempt, trace).await
@@ -271,6 +293,7 @@ impl Runner {
                 completed: stored.steps.clone(),
                 started_at: stored.summary.started_at,
             }),
+            clock: Some(self.now),
         };
         let prepared = Engine::prepare(plan, request)?;
         let journal = StoreJournal::new(

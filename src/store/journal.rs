@@ -101,6 +101,7 @@ impl Journal for StoreJournal {
                 .retry_after
                 .and_then(|d| chrono::Duration::from_std(d).ok())
                 .map(|d| (self.now)() + d),
+            ExecutionStatus::Waiting => execution.wake_at,
             _ => None,
         };
         self.store

@@ -5,6 +5,7 @@
 //! portable so that a PostgreSQL store for several machines can implement the
 //! same trait. The engine never sees SQL: it talks to [`StoreJournal`].
 
+mod events;
 mod journal;
 mod sqlite;
 
@@ -152,6 +153,16 @@ pub struct PruneRule {
     pub per_scenario: Vec<(String, DateTime<Utc>)>,
 }
 
+/// What became of a decision on a waiting execution.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decided {
+    /// Kept; the execution is queued to go on.
+    Queued,
+    NotFound,
+    /// The execution does not wait for a review (any more): its status.
+    NotWaiting(String),
+}
+
 /// The one interface every store implements. Each method is one short
 /// transaction; a method returns only once its change is durable.
 #[async_trait]
@@ -233,6 +244,31 @@ pub trait Store: Send + Sync {
 
     /// The latest recorded tick of a scenario, to catch up after downtime.
     async fn last_tick(&self, scenario: &str) -> Result<Option<DateTime<Utc>>, StoreError>;
+
+    /// Keeps a reviewer's decision as the result of the approval step it names
+    /// (`decision.path`), only if the execution still waits on that step.
+    async fn decide(
+        &self,
+        id: Uuid,
+        decision: &StepRecord,
+        now: DateTime<Utc>,
+    ) -> Result<Decided, StoreError>;
+
+    /// Business events (`record` steps) recorded in `[since, until)`.
+    async fn business_events(
+        &self,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+        scenario: Option<&str>,
+    ) -> Result<Vec<crate::report::BusinessEvent>, StoreError>;
+
+    /// Executions that need a person: waiting reviews, failed and incomplete ones.
+    async fn report_counts(
+        &self,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+        scenario: Option<&str>,
+    ) -> Result<crate::report::ExecutionCounts, StoreError>;
 
     /// Remembers a dedupe key; returns the execution that already holds it, if any.
     async fn dedupe(

@@ -44,10 +44,11 @@ fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
         M::up(include_str!("migrations/0001_init.sql")),
         M::up(include_str!("migrations/0002_daemon.sql")),
+        M::up(include_str!("migrations/0003_review.sql")),
     ])
 }
 
-const KNOWN_SCHEMA: usize = 2;
+const KNOWN_SCHEMA: usize = 3;
 
 /// How hard each commit presses on the disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -317,7 +318,7 @@ fn summaries(
     Ok(out)
 }
 
-fn upsert_step(
+pub(super) fn upsert_step(
     conn: &Connection,
     execution_id: &str,
     record: &StepRecord,
@@ -557,11 +558,23 @@ impl Store for SqliteStore {
                     write(&next, *ttl)?;
                     next
                 }
+                DataOp::Record { value, data } => super::events::record(
+                    conn,
+                    &execution_id.to_string(),
+                    &request.store,
+                    &request.key,
+                    *value,
+                    data,
+                    now,
+                )?,
             };
             // The step's result, in the same transaction as its effect.
             let record = StepRecord {
                 path: step_path.clone(),
-                kind: "store",
+                kind: match request.op {
+                    DataOp::Record { .. } => "record",
+                    _ => "store",
+                },
                 status: StepStatus::Succeeded,
                 input: None,
                 output: output.clone(),
@@ -575,6 +588,39 @@ impl Store for SqliteStore {
             Ok(output)
         })
         .await
+    }
+
+    async fn decide(
+        &self,
+        id: Uuid,
+        decision: &StepRecord,
+        now: DateTime<Utc>,
+    ) -> Result<super::Decided, StoreError> {
+        let decision = decision.clone();
+        self.call(move |conn| super::events::decide(conn, id, &decision, now))
+            .await
+    }
+
+    async fn business_events(
+        &self,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+        scenario: Option<&str>,
+    ) -> Result<Vec<crate::report::BusinessEvent>, StoreError> {
+        let scenario = scenario.map(str::to_owned);
+        self.call(move |conn| super::events::events(conn, since, until, scenario.as_deref()))
+            .await
+    }
+
+    async fn report_counts(
+        &self,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+        scenario: Option<&str>,
+    ) -> Result<crate::report::ExecutionCounts, StoreError> {
+        let scenario = scenario.map(str::to_owned);
+        self.call(move |conn| super::events::counts(conn, since, until, scenario.as_deref()))
+            .await
     }
 
     async fn execution(&self, id: Uuid) -> Result<Option<StoredExecution>, StoreError> {
@@ -664,7 +710,8 @@ impl Store for SqliteStore {
                 conn,
                 &format!(
                     "SELECT {SUMMARY_COLUMNS} FROM executions
-                     WHERE status = 'running' OR (status = 'incomplete' AND next_retry_at <= ?1)
+                     WHERE status = 'running'
+                        OR (status IN ('incomplete', 'waiting', 'queued') AND next_retry_at <= ?1)
                      ORDER BY started_at"
                 ),
                 &[&micros(now)],
@@ -676,7 +723,7 @@ impl Store for SqliteStore {
     async fn prune(&self, rule: &PruneRule) -> Result<u64, StoreError> {
         let rule = rule.clone();
         self.call(move |conn| {
-            let finished = "status IN ('succeeded', 'failed', 'filtered')";
+            let finished = "status IN ('succeeded', 'failed', 'filtered', 'rejected')";
             let mut deleted = 0u64;
             let mut special = Vec::new();
             for (scenario, before) in &rule.per_scenario {
