@@ -12,6 +12,7 @@ pub mod graph;
 pub mod load;
 pub mod model;
 pub mod plan;
+pub mod report;
 pub mod runner;
 pub mod schema;
 pub mod standins;

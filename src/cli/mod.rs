@@ -3,11 +3,11 @@
 //! ran and failed (or a validation found problems), 2 usage, input or an invalid scenario.
 
 mod demo;
-mod report;
-mod review;
 mod executions;
 mod input;
 mod list;
+mod report;
+mod review;
 mod run;
 mod serve;
 mod store_arg;
@@ -45,7 +45,7 @@ enum Command {
     /// Print the JSON Schema of the scenario language.
     Schema,
     /// Play the whole referral flow offline against local stand-ins.
-    Demo,
+    Demo(demo::DemoArgs),
     /// The daemon: webhooks, schedules and workers over the durable store.
     Serve(serve::ServeArgs),
     /// Execution history: list, show, retry.
@@ -111,7 +111,7 @@ pub fn main() -> ExitCode {
             Ok(ExitCode::SUCCESS)
         }
         Command::List { dir } => list::list(dir),
-        Command::Demo => demo::demo(),
+        Command::Demo(args) => demo::demo(args),
         Command::Serve(args) => serve::serve(args),
         Command::Executions(command) => executions::executions(command),
         Command::Resume { store } => executions::resume(store),

@@ -110,8 +110,13 @@ impl Runner {
             .iter()
             .find(|r| r.status == StepStatus::Waiting);
         match waiting {
-            Some(r) if r.kind == "approval" => pending_from(stored.summary.clone(), r)
-                .ok_or_else(|| RunnerError::DamagedTrigger(id)),
+            Some(r) if r.kind == "approval" => {
+                pending_from(stored.summary.clone(), r).ok_or_else(|| {
+                    RunnerError::Store(crate::store::StoreError::Corrupt(format!(
+                        "the waiting approval step of execution {id} lacks its message or deadline"
+                    )))
+                })
+            }
             Some(r) => Err(RunnerError::WaitsForDelay {
                 id,
                 until: r

@@ -1,39 +1,16 @@
-//! What the stand-ins remember, and the rules of the stand-in referral engine.
+//! What the stand-ins remember. The rules of each imitated system live next
+//! door: `referral.rs`, `crm.rs`, `payments.rs`; outbound webhooks in
+//! `webhooks.rs`.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use axum::http::Method;
 use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ParticipantStatus {
-    /// Enrolled as a referrer (an existing customer with a link).
-    Enrolled,
-    /// Signed up through someone's link; the reward waits for qualification.
-    Pending,
-    /// The milestone happened; the referrer's reward was issued.
-    Qualified,
-}
-
-#[derive(Clone, Debug, Serialize)]
-pub struct Participant {
-    pub id: String,
-    pub email: String,
-    pub first_name: String,
-    pub url: String,
-    pub code: String,
-    pub status: ParticipantStatus,
-    pub referred_by: Option<String>,
-}
-
-#[derive(Clone, Debug, Serialize)]
-pub struct Reward {
-    pub referrer: String,
-    pub referral: String,
-    pub amount: u32,
-}
+use super::crm::{Contact, Deal};
+use super::referral::{Participant, ParticipantStatus, Reward};
+use super::webhooks::{Delivery, Outgoing};
 
 /// Counts a person can read at the end of a demo or assert in a test.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -42,10 +19,22 @@ pub struct Summary {
     pub referred: usize,
     pub qualified: usize,
     pub rewards_issued: usize,
+    /// Sum of the issued rewards' amounts.
+    pub rewards_value: u64,
     pub rewards_issued_twice: usize,
     pub crm_links_written: usize,
     pub crm_leads: usize,
+    pub contacts: usize,
+    pub deals: usize,
+    pub deals_closed_won: usize,
+    /// Payments recorded, succeeded or failed.
+    pub payments: usize,
+    pub first_payments: usize,
     pub chat_messages: usize,
+    /// Webhook deliveries answered 2xx (after retries).
+    pub webhooks_delivered: usize,
+    /// Webhook deliveries that finished without a 2xx answer.
+    pub webhooks_failed: usize,
 }
 
 #[derive(Default)]
@@ -54,31 +43,33 @@ pub struct State {
     pub rewards: Vec<Reward>,
     /// Qualification requests for referrals already rewarded.
     pub double_rewards: Vec<String>,
-    pub contacts: BTreeMap<String, Value>,
+    /// CRM contacts by id.
+    pub contacts: BTreeMap<String, Contact>,
+    /// CRM deals by id.
+    pub deals: BTreeMap<String, Deal>,
     pub leads: Vec<Value>,
     pub chat: Vec<String>,
+    /// Payment records, oldest first: `{id, customer_email, amount, currency,
+    /// status, first_payment}` (records set by hand may omit the last two).
     pub payments: Vec<Value>,
     pub requests: usize,
     /// Statuses to answer instead of the real thing, per "METHOD /path" prefix.
     injected: HashMap<String, VecDeque<u16>>,
-    /// The referrer's reward per qualified referral.
+    /// The referrer's reward per qualified referral (50 when left at 0).
     pub reward_amount: u32,
+    /// Webhook URLs per event name.
+    pub(super) subscriptions: BTreeMap<String, Vec<String>>,
+    /// Webhooks emitted under the lock, sent once it is released.
+    pub(super) outbox: Vec<Outgoing>,
+    /// The last payload emitted per event, for `StandIns::redeliver_last`.
+    pub(super) last_payload: HashMap<String, Value>,
+    /// Finished webhook deliveries, in the order they finished.
+    pub deliveries: Vec<Delivery>,
+    /// Webhooks emitted so far (delivered or not yet).
+    emitted: usize,
 }
 
 impl State {
-    /// Adds a person who signed up through `referrer_email`'s link (what the
-    /// referral engine does itself when someone uses a link).
-    pub fn join(&mut self, email: &str, first_name: &str, referrer_email: &str) -> Participant {
-        let participant = self.new_participant(
-            email,
-            first_name,
-            ParticipantStatus::Pending,
-            Some(referrer_email.to_owned()),
-        );
-        self.participants.push(participant.clone());
-        participant
-    }
-
     /// The next `count` requests matching `METHOD /path` prefix answer `status`.
     pub fn inject_failure(&mut self, method: &str, path_prefix: &str, status: u16, count: usize) {
         self.injected
@@ -102,172 +93,96 @@ impl State {
         status
     }
 
+    /// Queues `payload` for every URL subscribed to `event`; it is sent after
+    /// the state lock is released.
+    pub(super) fn emit(&mut self, event: &str, payload: Value) {
+        let Some(urls) = self.subscriptions.get(event) else {
+            return;
+        };
+        for url in urls {
+            self.emitted += 1;
+            self.outbox.push(Outgoing {
+                event: event.to_owned(),
+                url: url.clone(),
+                body: payload.clone(),
+            });
+        }
+        self.last_payload.insert(event.to_owned(), payload);
+    }
+
+    /// Webhooks emitted whose delivery has not finished yet: zero once
+    /// every event sent so far has been answered (or given up on).
+    pub fn pending_deliveries(&self) -> usize {
+        self.emitted.saturating_sub(self.deliveries.len())
+    }
+
     pub fn summary(&self) -> Summary {
+        let count = |f: fn(&Participant) -> bool| self.participants.iter().filter(|p| f(p)).count();
         Summary {
-            enrolled: self
-                .participants
-                .iter()
-                .filter(|p| p.referred_by.is_none())
-                .count(),
-            referred: self
-                .participants
-                .iter()
-                .filter(|p| p.referred_by.is_some())
-                .count(),
-            qualified: self
-                .participants
-                .iter()
-                .filter(|p| p.status == ParticipantStatus::Qualified)
-                .count(),
+            enrolled: count(|p| p.referred_by.is_none()),
+            referred: count(|p| p.referred_by.is_some()),
+            qualified: count(|p| p.status == ParticipantStatus::Qualified),
             rewards_issued: self.rewards.len(),
+            rewards_value: self.rewards.iter().map(|r| u64::from(r.amount)).sum(),
             rewards_issued_twice: self.double_rewards.len(),
             crm_links_written: self
                 .contacts
                 .values()
-                .filter(|c| c.get("referral_link").is_some())
+                .filter(|c| c.custom_fields.contains_key("referral_link"))
                 .count(),
             crm_leads: self.leads.len(),
+            contacts: self.contacts.len(),
+            deals: self.deals.len(),
+            deals_closed_won: self
+                .deals
+                .values()
+                .filter(|d| d.stage == "closed_won")
+                .count(),
+            payments: self.payments.len(),
+            first_payments: (0..self.payments.len())
+                .filter(|&i| self.is_first_payment(i))
+                .count(),
             chat_messages: self.chat.len(),
+            webhooks_delivered: self.deliveries.iter().filter(|d| d.succeeded()).count(),
+            webhooks_failed: self.deliveries.iter().filter(|d| !d.succeeded()).count(),
         }
-    }
-
-    fn new_participant(
-        &self,
-        email: &str,
-        first_name: &str,
-        status: ParticipantStatus,
-        referred_by: Option<String>,
-    ) -> Participant {
-        let n = self.participants.len() + 1;
-        let code = format!(
-            "{}{n}",
-            first_name
-                .chars()
-                .take(3)
-                .collect::<String>()
-                .to_uppercase()
-        );
-        Participant {
-            id: format!("u-{n}"),
-            email: email.to_lowercase(),
-            first_name: first_name.to_owned(),
-            url: format!("https://refer.example/r/{code}"),
-            code,
-            status,
-            referred_by,
-        }
-    }
-
-    fn view(p: &Participant) -> Value {
-        json!({ "data": p })
-    }
-
-    pub(super) fn enrol(&mut self, body: &Value) -> (u16, Value) {
-        let Some(email) = body.get("email").and_then(Value::as_str) else {
-            return (422, json!({"error": "email is required"}));
-        };
-        if let Some(existing) = self
-            .participants
-            .iter()
-            .find(|p| p.email == email.to_lowercase())
-        {
-            return (200, Self::view(existing));
-        }
-        let first_name = body
-            .get("first_name")
-            .and_then(Value::as_str)
-            .unwrap_or("friend");
-        let participant =
-            self.new_participant(email, first_name, ParticipantStatus::Enrolled, None);
-        self.participants.push(participant.clone());
-        (201, Self::view(&participant))
-    }
-
-    pub(super) fn find(&self, identifier: &str) -> (u16, Value) {
-        let identifier = identifier.to_lowercase();
-        match self
-            .participants
-            .iter()
-            .find(|p| p.email == identifier || p.id == identifier)
-        {
-            Some(p) => (200, Self::view(p)),
-            None => (404, json!({"error": "user not found"})),
-        }
-    }
-
-    pub(super) fn qualify(&mut self, body: &Value) -> (u16, Value) {
-        let Some(identifier) = body.get("identifier").and_then(Value::as_str) else {
-            return (422, json!({"error": "identifier is required"}));
-        };
-        let qualified = body
-            .get("qualified")
-            .and_then(Value::as_bool)
-            .unwrap_or(false);
-        let reward_amount = if self.reward_amount == 0 {
-            50
-        } else {
-            self.reward_amount
-        };
-        let Some(p) = self
-            .participants
-            .iter_mut()
-            .find(|p| p.id == identifier || p.email == identifier)
-        else {
-            return (404, json!({"error": "user not found"}));
-        };
-        let Some(referrer) = p.referred_by.clone() else {
-            return (422, json!({"error": "this user was not referred"}));
-        };
-        if !qualified {
-            return (200, Self::view(p));
-        }
-        if p.status == ParticipantStatus::Qualified {
-            // The real engine might accept it; a second reward is money lost.
-            self.double_rewards.push(p.id.clone());
-            return (200, json!({"data": p, "reward_issued": true}));
-        }
-        p.status = ParticipantStatus::Qualified;
-        let view = json!({"data": p, "reward_issued": true});
-        self.rewards.push(Reward {
-            referrer,
-            referral: identifier.to_owned(),
-            amount: reward_amount,
-        });
-        (200, view)
-    }
-
-    pub(super) fn update_contact(&mut self, id: &str, body: &Value) -> (u16, Value) {
-        let contact = self
-            .contacts
-            .entry(id.to_owned())
-            .or_insert_with(|| json!({}));
-        if let (Some(fields), Some(target)) = (
-            body.get("custom_fields").and_then(Value::as_object),
-            contact.as_object_mut(),
-        ) {
-            for (k, v) in fields {
-                target.insert(k.clone(), v.clone());
-            }
-        }
-        (200, json!({"id": id, "custom_fields": contact}))
-    }
-
-    pub(super) fn create_lead(&mut self, body: &Value) -> (u16, Value) {
-        self.leads.push(body.clone());
-        (201, json!({"id": format!("lead-{}", self.leads.len())}))
-    }
-
-    pub(super) fn first_payments(&self, _query: &str) -> (u16, Value) {
-        (200, json!({"data": self.payments}))
     }
 
     pub(super) fn chat(&mut self, body: &Value) -> (u16, Value) {
-        let text = body
-            .get("text")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned();
+        let text = str_field(body, "text").unwrap_or_default().to_owned();
         self.chat.push(text);
-        (200, json!({"ok": true}))
+        (200, serde_json::json!({"ok": true}))
     }
+}
+
+/// A string field of a JSON body.
+pub(super) fn str_field<'a>(body: &'a Value, key: &str) -> Option<&'a str> {
+    body.get(key).and_then(Value::as_str)
+}
+
+/// A whole amount (numbers with a fraction are rounded).
+pub(super) fn amount_field(body: &Value, key: &str) -> Option<u64> {
+    let v = body.get(key)?;
+    v.as_u64()
+        .or_else(|| v.as_f64().filter(|f| *f >= 0.0).map(|f| f.round() as u64))
+}
+
+/// The decoded value of `name` in a URL query string.
+pub(super) fn query_param(query: &str, name: &str) -> Option<String> {
+    query.split('&').find_map(|pair| {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let decode = |s: &str| {
+            let s = s.replace('+', " ");
+            urlencoding::decode(&s).map(|c| c.into_owned()).unwrap_or(s)
+        };
+        (decode(key) == name).then(|| decode(value))
+    })
+}
+
+/// The first `{prefix}{n}` not yet `taken`, counting from `from`.
+pub(super) fn fresh_id(prefix: &str, from: usize, taken: impl Fn(&str) -> bool) -> String {
+    (from..)
+        .map(|n| format!("{prefix}{n}"))
+        .find(|id| !taken(id))
+        .expect("an unused id")
 }

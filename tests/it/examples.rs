@@ -51,7 +51,7 @@ async fn enrolment_creates_the_participant_and_writes_the_link_back() {
         .expect(1)
         .mount(&server)
         .await;
-    let input = json!({"event_id": "evt-1", "contact": {"id": "c-9", "email": "ann@example.com", "first_name": "Ann", "referral_consent": true}});
+    let input = json!({"event": "contact.created", "contact": {"id": "c-9", "email": "ann@example.com", "first_name": "Ann", "custom_fields": {"referral_consent": true}}});
     let out = run("scenarios/enrol-crm-customer.yaml", &server, input).await;
     assert_eq!(out.code, 0, "{}", out.stderr);
     let doc = out.json();
@@ -64,7 +64,7 @@ async fn enrolment_creates_the_participant_and_writes_the_link_back() {
 
     // Without consent nothing is sent, and that is not a failure.
     let quiet = MockServer::start().await;
-    let input = json!({"event_id": "evt-2", "contact": {"id": "c-8", "email": "bo@example.com", "first_name": "Bo", "referral_consent": false}});
+    let input = json!({"event": "contact.created", "contact": {"id": "c-8", "email": "bo@example.com", "first_name": "Bo", "custom_fields": {"referral_consent": false}}});
     let out = run("scenarios/enrol-crm-customer.yaml", &quiet, input).await;
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(out.json()["status"], "filtered");
@@ -151,7 +151,7 @@ async fn a_closed_won_deal_qualifies_the_referral_once() {
         .await;
     Mock::given(method("PUT"))
         .and(path("/api/v2/users/qualification"))
-        .and(body_json(json!({"identifier": "u-7", "qualified": true, "note": "Deal D-77 closed-won for 900 EUR"})))
+        .and(body_json(json!({"identifier": "u-7", "qualified": true, "reward_amount": 90, "note": "Deal D-77 closed-won for 900 EUR"})))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({"data": {"status": "qualified"}})))
         .expect(1)
         .mount(&server)
@@ -267,7 +267,7 @@ async fn first_payments_qualify_each_pending_referral() {
         .await;
     Mock::given(method("PUT"))
         .and(path("/api/v2/users/qualification"))
-        .and(body_json(json!({"identifier": "u-1", "qualified": true, "note": "First payment py_1 of 4900 EUR"})))
+        .and(body_json(json!({"identifier": "u-1", "qualified": true, "reward_amount": 50, "note": "First payment py_1 of 4900 EUR"})))
         .respond_with(ResponseTemplate::new(200))
         .expect(1)
         .mount(&server)

@@ -2,11 +2,14 @@
 
 mod daemon;
 mod daemon_util;
+mod demo;
 mod durable;
 mod durable_lib;
 mod examples;
+mod review;
 mod robustness;
 mod run_flow;
 mod run_http;
+mod standins;
 mod util;
 mod validate;

@@ -325,26 +325,3 @@ async fn graph_draws_routes_and_loops() {
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(out.stdout.starts_with("digraph"));
 }
-
-/// The demo is a test of the whole: every scenario against the stand-ins.
-#[tokio::test]
-async fn the_demo_plays_the_whole_flow_offline() {
-    let out = Scenarist::new().args(["demo"]).run().await;
-    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
-    for line in [
-        "referrals qualified:   2",
-        "rewards issued:        2 (100 EUR)",
-        "rewards issued twice:  0",
-        "Qualified after 2 attempts",
-    ] {
-        assert!(
-            out.stdout.contains(line),
-            "missing `{line}` in:\n{}",
-            out.stdout
-        );
-    }
-    assert!(
-        !out.stderr.contains(scenarist::standins::REFERRAL_TOKEN),
-        "tokens are masked in traces"
-    );
-}

@@ -1,0 +1,106 @@
+//! `scenarist demo` as a test of the whole: the stand-ins, the daemon and the
+//! example scenarios together, and the report's exact counts afterwards.
+
+use serde_json::json;
+
+use crate::util::Scenarist;
+
+#[tokio::test]
+async fn the_demo_issues_each_reward_once_and_the_report_counts_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("sqlite://{}", dir.path().join("demo.db").display());
+    let out = Scenarist::new()
+        .args(["demo", "--store", &store])
+        .run()
+        .await;
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    for line in [
+        "Eve double-clicks -> 200 duplicate=true",
+        "sends Pat's user.join webhook a second time",
+        "olivia approves",
+        "sam rejects",
+        "-> filtered (the referral is already qualified)",
+        "4 participants enrolled, 5 referred, 3 qualified, 3 rewards issued, 0 issued twice",
+        "scenarist approvals --store",
+    ] {
+        assert!(
+            out.stdout.contains(line),
+            "missing `{line}` in:\n{}",
+            out.stdout
+        );
+    }
+
+    // Secrets stay out of the output and out of the stored history.
+    let mut kept = Vec::new();
+    for file in ["demo.db", "demo.db-wal"] {
+        kept.extend(std::fs::read(dir.path().join(file)).unwrap_or_default());
+    }
+    for secret in [
+        scenarist::standins::REFERRAL_TOKEN,
+        scenarist::standins::CRM_TOKEN,
+        scenarist::standins::CHAT_HOOK,
+    ] {
+        assert!(!out.stdout.contains(secret) && !out.stderr.contains(secret));
+        assert!(
+            !kept.windows(secret.len()).any(|w| w == secret.as_bytes()),
+            "`{secret}` is in the store"
+        );
+    }
+
+    let report = Scenarist::new()
+        .env("SCENARIST_STORE", store.clone())
+        .args(["report", "--format", "json"])
+        .run()
+        .await;
+    assert_eq!(report.code, 0, "{}", report.stderr);
+    let totals = report.json()["totals"].clone();
+    assert_eq!(totals["enrolments"], 4);
+    assert_eq!(totals["referred"], 5);
+    assert_eq!(totals["qualified"], 3);
+    assert_eq!(totals["qualification_rate"], 0.6);
+    assert_eq!(totals["rewards_issued"], 3);
+    // 10% of Lee's 4,000 and Noah's 25,000 deals, and Pat's fixed 50.
+    assert_eq!(totals["rewards_value"], 2950.0);
+    assert_eq!(totals["waiting_for_review"], 0);
+    assert_eq!(totals["failed"], 0);
+    assert_eq!(totals["incomplete"], 0);
+
+    let rejected = Scenarist::new()
+        .env("SCENARIST_STORE", store.clone())
+        .args([
+            "executions",
+            "list",
+            "--status",
+            "rejected",
+            "--output",
+            "json",
+        ])
+        .run()
+        .await;
+    let rows = rejected.json();
+    assert_eq!(rows.as_array().map(Vec::len), Some(1), "{rows}");
+    assert_eq!(rows[0]["scenario"], json!("qualify-closed-won"));
+    assert!(rows[0]["error"]
+        .as_str()
+        .unwrap()
+        .starts_with("rejected by sam"));
+
+    let chart = dir.path().join("report.svg");
+    let charted = Scenarist::new()
+        .env("SCENARIST_STORE", store)
+        .args([
+            "report",
+            "--chart",
+            chart.to_str().unwrap(),
+            "--format",
+            "csv",
+        ])
+        .run()
+        .await;
+    assert_eq!(charted.code, 0, "{}", charted.stderr);
+    assert!(charted
+        .stdout
+        .starts_with("week_start,enrolments,referred,qualified,rewards_issued,rewards_value"));
+    let svg = std::fs::read_to_string(chart).unwrap();
+    assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
+}
