@@ -566,6 +566,7 @@ impl Compiler<'_> {
         let mut retry = step.retry.as_ref().map(RetryPolicy::from_spec);
         if matches!(step.kind, StepKind::Approval(_) | StepKind::Delay(_)) {
             let kind = step.kind.name();
+            let a = if kind == "approval" { "an" } else { "a" };
             if scope.in_on_failure {
                 self.error(
                     &format!("{path}.{kind}"),
@@ -576,7 +577,7 @@ impl Compiler<'_> {
             } else if !scope.loop_names.is_empty() {
                 self.error(
                     &format!("{path}.{kind}"),
-                    format!("a `{kind}` step cannot be inside a for_each: put the loop in a scenario of its own, or wait before the loop"),
+                    format!("{a} `{kind}` step cannot be inside a for_each: put the loop in a scenario of its own, or wait before the loop"),
                 );
             }
         }

@@ -409,3 +409,119 @@ steps:
     assert_eq!(events[0].key, "f@x.io");
     assert_eq!(events[0].scenario, "follow-up");
 }
+
+// ---- Through the daemon's admin API ----
+
+#[tokio::test]
+async fn the_daemon_takes_decisions_over_its_api_and_refuses_a_second_one() {
+    use crate::daemon_util::{eventually, serve, ServeOptions};
+    let server = rewards_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let scenarios = dir.path().join("scenarios");
+    std::fs::create_dir(&scenarios).unwrap();
+    let yaml = reward_scenario(&server.uri(), "      approvers: [olivia]").replace(
+        "name: reward\n",
+        "name: reward\ntrigger: { webhook: { path: reward } }\n",
+    );
+    std::fs::write(scenarios.join("reward.yaml"), yaml).unwrap();
+    let store = format!("sqlite://{}", dir.path().join("s.db").display());
+    let served = serve(&ServeOptions {
+        dir: &scenarios,
+        store: &store,
+        args: Vec::new(),
+        env: Vec::new(),
+        log: dir.path().join("serve.log"),
+    })
+    .await;
+    let http = reqwest::Client::new();
+    let mut ids = Vec::new();
+    for email in ["a@x.io", "b@x.io"] {
+        let answer: Value = http
+            .post(format!("{}/hooks/reward", served.url))
+            .json(&json!({ "email": email, "amount": 2000 }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        ids.push(answer["execution_id"].as_str().unwrap().to_owned());
+    }
+    let api = |path: String| format!("{}/api{path}", served.url);
+    let waiting = eventually(20, || async {
+        let list: Value = http
+            .get(api("/approvals".into()))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        list.as_array().map(Vec::len) == Some(2)
+    })
+    .await;
+    assert!(waiting, "both executions wait for a review");
+    assert_eq!(rewards_sent(&server).await, 0);
+
+    let decide = |id: &str, verb: &str, by: &str| {
+        http.post(api(format!("/executions/{id}/{verb}")))
+            .json(&json!({ "by": by, "comment": "checked" }))
+            .send()
+    };
+    let stranger = decide(&ids[0], "approve", "mallory").await.unwrap();
+    assert_eq!(stranger.status(), 403);
+    assert_eq!(
+        decide(&ids[0], "approve", "olivia").await.unwrap().status(),
+        202
+    );
+    assert_eq!(
+        decide(&ids[1], "reject", "olivia").await.unwrap().status(),
+        202
+    );
+    let twice = decide(&ids[0], "reject", "olivia").await.unwrap();
+    assert_eq!(twice.status(), 409);
+    let message: Value = twice.json().await.unwrap();
+    assert!(
+        message["error"]
+            .as_str()
+            .unwrap()
+            .contains("nothing was changed"),
+        "{message}"
+    );
+    let ended = eventually(20, || async {
+        let mut statuses = Vec::new();
+        for id in &ids {
+            let doc: Value = http
+                .get(api(format!("/executions/{id}")))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            statuses.push(doc["status"].as_str().unwrap_or_default().to_owned());
+        }
+        statuses == ["succeeded", "rejected"]
+    })
+    .await;
+    assert!(
+        ended,
+        "the approved one succeeded, the rejected one ended rejected"
+    );
+    assert_eq!(
+        rewards_sent(&server).await,
+        1,
+        "only the approved reward was issued"
+    );
+    let report: Value = http
+        .get(api("/report".into()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(report["totals"]["rewards_issued"], 1);
+    assert_eq!(report["totals"]["rewards_value"], 2000.0);
+    served.stop().await;
+}
