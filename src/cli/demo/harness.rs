@@ -61,6 +61,7 @@ impl Harness {
             ("contact.created", "crm/contact-created"),
             ("deal.updated", "crm/deal-updated"),
             ("user.join", "referral/user-join"),
+            ("reward_issued", "referral/reward-issued"),
         ] {
             standins.subscribe(event, &format!("{base}/hooks/{hook}"));
         }

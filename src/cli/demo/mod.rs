@@ -187,6 +187,7 @@ async fn story(h: &Harness, url: &str) -> anyhow::Result<ExitCode> {
         });
         deals.push((name, amount, id.map_err(anyhow::Error::msg)?));
     }
+    say("sales adds the referred customers to the CRM with a deal each (they are not asked to join the program themselves)");
     h.settle().await?;
     // The referral engine answers the first qualification with a 503.
     h.standins
@@ -241,12 +242,19 @@ async fn story(h: &Harness, url: &str) -> anyhow::Result<ExitCode> {
 
     chapter("4. A replay: ops re-runs Lee's qualification; the reward is not issued again");
     let chapter_start = Utc::now();
-    let lee = h
-        .since(began)
-        .await?
-        .into_iter()
-        .find(|e| e.scenario == "qualify-closed-won" && e.status == ExecutionStatus::Succeeded)
-        .context("Lee's qualification should have succeeded")?;
+    let mut lee = None;
+    for e in h.since(began).await? {
+        if e.scenario != "qualify-closed-won" || e.status != ExecutionStatus::Succeeded {
+            continue;
+        }
+        let stored = h.store.execution(e.id).await?;
+        if stored.is_some_and(|x| {
+            x.trigger["body"]["deal"]["contact_email"] == json!("lee@bigco.example")
+        }) {
+            lee = Some(e);
+        }
+    }
+    let lee = lee.context("Lee's qualification should have succeeded")?;
     let runner = Runner::new(
         scenarist::engine::Engine::new(),
         h.store.clone(),
@@ -319,8 +327,10 @@ async fn story(h: &Harness, url: &str) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// One line per execution started since `since`: what ran and how it ended.
+/// What ran since `since`, oldest first: one line per kind of outcome
+/// (scenario, status and why), with how many and, when one, its id.
 async fn outcomes(h: &Harness, since: chrono::DateTime<Utc>) -> anyhow::Result<()> {
+    let mut lines: Vec<(String, Vec<String>)> = Vec::new();
     for e in h.since(since).await? {
         let mark = match e.status {
             ExecutionStatus::Succeeded => "✓",
@@ -330,14 +340,35 @@ async fn outcomes(h: &Harness, since: chrono::DateTime<Utc>) -> anyhow::Result<(
             _ => "!",
         };
         let why = match (&e.status, &e.error) {
-            (ExecutionStatus::Filtered, _) => " (a filter said no: not a failure)".to_owned(),
+            (ExecutionStatus::Filtered, _) => {
+                let stopped_at = h
+                    .store
+                    .execution(e.id)
+                    .await?
+                    .and_then(|x| {
+                        x.steps
+                            .into_iter()
+                            .find(|s| s.status == scenarist::engine::StepStatus::Filtered)
+                    })
+                    .map(|s| format!("filter `{}`", s.path))
+                    .unwrap_or_else(|| "a filter".to_owned());
+                format!(" (stopped by {stopped_at}: not a failure)")
+            }
             (_, Some(error)) => format!(" ({error})"),
             _ => String::new(),
         };
-        println!(
-            "   {mark} {:<20} {:<10} {}{why}",
-            e.scenario, e.status, e.id
-        );
+        let line = format!("   {mark} {:<20} {:<10}{{}}{why}", e.scenario, e.status);
+        match lines.iter_mut().find(|(l, _)| *l == line) {
+            Some((_, ids)) => ids.push(e.id.to_string()),
+            None => lines.push((line, vec![e.id.to_string()])),
+        }
+    }
+    for (line, ids) in lines {
+        let what = match ids.as_slice() {
+            [one] => format!(" {one}"),
+            many => format!(" ×{}", many.len()),
+        };
+        println!("{}", line.replacen("{}", &what, 1));
     }
     Ok(())
 }
