@@ -85,9 +85,7 @@ pub fn executions(command: ExecutionsCommand) -> anyhow::Result<ExitCode> {
 }
 
 fn since(duration: Option<Duration>) -> Option<DateTime<Utc>> {
-    duration
-        .and_then(|d| chrono::Duration::from_std(d.as_std()).ok())
-        .map(|d| Utc::now() - d)
+    duration.and_then(|d| d.before(Utc::now()))
 }
 
 fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
@@ -95,7 +93,10 @@ fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
     let filter = ExecutionFilter {
         scenario: args.scenario,
         status: args.status,
-        since: since(args.since),
+        since: match args.since {
+            None => None,
+            Some(d) => Some(since(Some(d)).context("--since is too long a period")?),
+        },
         limit: Some(args.limit),
     };
     let rows = runtime()?.block_on(store.list(&filter))?;

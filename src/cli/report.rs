@@ -43,9 +43,10 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 pub fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
     let store = args.store.open()?;
     let until = Utc::now();
-    let since = until
-        - chrono::Duration::from_std(args.since.as_std())
-            .context("--since is too long a period")?;
+    let since = args
+        .since
+        .before(until)
+        .context("--since reaches back before any date this tool knows: give a shorter period")?;
     let request = ReportRequest {
         since,
         until,

@@ -133,9 +133,10 @@ async fn executions(State(shared): State<Arc<Shared>>, Query(query): Query<ListQ
         .map(str::parse::<crate::model::Duration>)
     {
         None => None,
-        Some(Ok(d)) => chrono::Duration::from_std(d.as_std())
-            .ok()
-            .map(|d| Utc::now() - d),
+        Some(Ok(d)) => match d.before(Utc::now()) {
+            Some(since) => Some(since),
+            None => return error(StatusCode::BAD_REQUEST, "since: too long a period"),
+        },
         Some(Err(e)) => return error(StatusCode::BAD_REQUEST, format!("since: {e}")),
     };
     let filter = ExecutionFilter {

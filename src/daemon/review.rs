@@ -98,18 +98,21 @@ pub(super) async fn report(
     State(shared): State<Arc<Shared>>,
     Query(query): Query<ScenarioQuery>,
 ) -> Response {
-    let period = match query
+    let until = Utc::now();
+    let since = match query
         .since
         .as_deref()
         .unwrap_or("30d")
         .parse::<crate::model::Duration>()
     {
-        Ok(d) => chrono::Duration::from_std(d.as_std()).unwrap_or_default(),
+        Ok(d) => match d.before(until) {
+            Some(since) => since,
+            None => return error(StatusCode::BAD_REQUEST, "since: too long a period"),
+        },
         Err(e) => return error(StatusCode::BAD_REQUEST, format!("since: {e}")),
     };
-    let until = Utc::now();
     let request = ReportRequest {
-        since: until - period,
+        since,
         until,
         scenario: query.scenario,
     };

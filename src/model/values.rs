@@ -17,6 +17,17 @@ impl Duration {
     pub fn as_std(self) -> std::time::Duration {
         self.0
     }
+
+    /// The moment this long before `now`, or `None` when that is before the
+    /// calendar's range (`--since 100000000d`): callers turn it into an error.
+    pub fn before(
+        self,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Option<chrono::DateTime<chrono::Utc>> {
+        chrono::Duration::from_std(self.0)
+            .ok()
+            .and_then(|d| now.checked_sub_signed(d))
+    }
 }
 
 impl FromStr for Duration {

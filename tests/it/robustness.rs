@@ -145,3 +145,18 @@ async fn an_oversized_scenario_file_is_refused() {
         out.stderr
     );
 }
+
+#[tokio::test]
+async fn absurd_periods_are_clear_errors_not_panics() {
+    for args in [
+        vec!["report", "--since", "100000000d"],
+        vec!["executions", "list", "--since", "100000000d"],
+        vec!["prune", "--older-than", "100000000d"],
+        vec!["report", "--since", "3x"],
+    ] {
+        let out = Scenarist::new().args(&args).run().await;
+        assert_eq!(out.code, 2, "{args:?}: {}", out.stderr);
+        assert!(out.stderr.starts_with("error:"), "{args:?}: {}", out.stderr);
+        assert!(!out.stderr.contains("panicked"), "{args:?}: {}", out.stderr);
+    }
+}
