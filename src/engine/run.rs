@@ -4,6 +4,7 @@
 //! is cloned only for concurrent loop workers (once per worker, not per step).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 use std::sync::Mutex;
 use std::time::Instant;
 
@@ -186,6 +187,10 @@ pub(super) struct Interpreter<'a> {
     /// One reading of both clocks: step start times are derived from it, which
     /// saves a system clock call per step.
     epoch: (DateTime<Utc>, Instant),
+    /// The latest clock reading, in nanoseconds after `epoch`: steps that only
+    /// compute (set, filter, respond, fail) take microseconds, so they start
+    /// "now" as of the last reading and last 0 ms, without reading the clock.
+    last_reading: AtomicU64,
     records: Mutex<Vec<StepRecord>>,
     /// Records whose output is still in the context (see `finish_success`).
     lent: Mutex<Vec<usize>>,
@@ -226,6 +231,7 @@ impl<'a> Interpreter<'a> {
             resuming,
             vars_overrides: prepared.vars_overrides,
             epoch: (Utc::now(), Instant::now()),
+            last_reading: AtomicU64::new(0),
             records: Mutex::new(records),
             lent: Mutex::new(Vec::new()),
             response: Mutex::new(None),
@@ -356,7 +362,7 @@ impl<'a> Interpreter<'a> {
             step,
             at,
             path: at.path(step.id.as_str()),
-            clock: Instant::now(),
+            clock: self.clock_for(&step.kind),
         };
         if let Some(done) = self.settled.get(&run.path) {
             // Finished before the crash or the break: its result stands.
@@ -593,6 +599,23 @@ impl<'a> Interpreter<'a> {
         self.keep(record, outcome).await
     }
 
+    /// When a step starts: the clock for steps that wait on something, the
+    /// last reading for steps that only compute.
+    fn clock_for(&self, kind: &PlanKind) -> Instant {
+        if is_pure(kind) {
+            let nanos = self.last_reading.load(AtomicOrdering::Relaxed);
+            return self.epoch.1 + std::time::Duration::from_nanos(nanos);
+        }
+        self.read_clock()
+    }
+
+    fn read_clock(&self) -> Instant {
+        let now = Instant::now();
+        let nanos = now.saturating_duration_since(self.epoch.1).as_nanos() as u64;
+        self.last_reading.fetch_max(nanos, AtomicOrdering::Relaxed);
+        now
+    }
+
     /// The wall-clock time of an instant taken during this execution.
     fn wall_time(&self, at: Instant) -> DateTime<Utc> {
         let (utc, instant) = self.epoch;
@@ -634,7 +657,13 @@ impl<'a> Interpreter<'a> {
             error: error.map(|e| self.redactor.string(e)),
             attempts,
             started_at: self.wall_time(run.clock),
-            duration_ms: run.clock.elapsed().as_millis() as u64,
+            duration_ms: if is_pure(&run.step.kind) {
+                0
+            } else {
+                self.read_clock()
+                    .saturating_duration_since(run.clock)
+                    .as_millis() as u64
+            },
             detail: None,
         }
     }
@@ -648,6 +677,14 @@ impl<'a> Interpreter<'a> {
         self.records.lock().expect("records lock").push(record);
         outcome
     }
+}
+
+/// Steps that only compute: they finish within microseconds.
+fn is_pure(kind: &PlanKind) -> bool {
+    matches!(
+        kind,
+        PlanKind::Set(_) | PlanKind::Filter(_) | PlanKind::Respond(_) | PlanKind::Fail(_)
+    )
 }
 
 /// Whether a step's earlier result stands when its execution resumes: a
