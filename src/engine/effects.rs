@@ -155,6 +155,20 @@ impl Interpreter<'_> {
             .redactor
             .string(format!("{verb} {}[{}]", request.store, request.key));
         let input = self.masked(json!({ "store": request.store, verb: request.key }));
+        self.data_step(run, ctx, request, detail, input).await
+    }
+
+    /// Runs a data operation (`store`, `record`) through the journal, which
+    /// commits it with the step's result; a dry run records what it would
+    /// have written instead.
+    pub(super) async fn data_step(
+        &self,
+        run: &StepRun<'_>,
+        ctx: &mut Context,
+        request: DataRequest,
+        detail: String,
+        input: Value,
+    ) -> Outcome {
         if self.dry_run && !matches!(request.op, DataOp::Get) {
             let mut record = self.record(run, StepStatus::Skipped, Value::Null, None, 0);
             record.detail = Some(format!("{detail} (dry run: not written)"));
@@ -167,8 +181,15 @@ impl Interpreter<'_> {
             .data(self.execution_id, &run.path, &request)
             .await
         {
-            Ok(value) => {
-                self.succeeded_with_input(run, ctx, value, 1, detail, input)
+            Ok(output) => {
+                let repeated = matches!(request.op, DataOp::Record { .. })
+                    && output.get("recorded") == Some(&Value::Bool(false));
+                let detail = if repeated {
+                    format!("{detail} (already recorded)")
+                } else {
+                    detail
+                };
+                self.succeeded_with_input(run, ctx, output, 1, detail, input)
                     .await
             }
             Err(e) => self.step_failed(run, ctx, e.0, 1, Some(detail)).await,

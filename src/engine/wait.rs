@@ -204,28 +204,6 @@ impl Interpreter<'_> {
         };
         let detail = format!("{} [{}]", request.store, request.key);
         let input = json!({ "event": request.store, "key": request.key });
-        if self.dry_run {
-            let mut record = self.record(run, StepStatus::Skipped, Value::Null, None, 0);
-            record.detail = Some(format!("{detail} (dry run: not recorded)"));
-            record.input = Some(input);
-            set_output(ctx, run.step.id.as_str(), Value::Null);
-            return self.keep(record, Outcome::Continue).await;
-        }
-        match self
-            .journal
-            .data(self.execution_id, &run.path, &request)
-            .await
-        {
-            Ok(output) => {
-                let detail = if output.get("recorded") == Some(&Value::Bool(false)) {
-                    format!("{detail} (already recorded)")
-                } else {
-                    detail
-                };
-                self.succeeded_with_input(run, ctx, output, 1, detail, input)
-                    .await
-            }
-            Err(e) => self.step_failed(run, ctx, e.0, 1, Some(detail)).await,
-        }
+        self.data_step(run, ctx, request, detail, input).await
     }
 }
