@@ -257,7 +257,13 @@ async fn after_run(
                     "status": execution.status,
                     "error": execution.error,
                 }));
-                (StatusCode::OK, (StatusCode::OK, body).into_response())
+                // Parked for a review or a delay: accepted, not done.
+                let code = if execution.status == crate::engine::ExecutionStatus::Waiting {
+                    StatusCode::ACCEPTED
+                } else {
+                    StatusCode::OK
+                };
+                (code, (code, body).into_response())
             }
         },
         _ => {
