@@ -84,21 +84,7 @@ impl Journal for Trace {
             ExecutionStatus::Incomplete => "■ INCOMPLETE (stopped by on_error: break)".to_owned(),
             ExecutionStatus::Running => "■ running".to_owned(),
             ExecutionStatus::Queued => "■ queued".to_owned(),
-            ExecutionStatus::Waiting => {
-                let review = execution
-                    .steps
-                    .iter()
-                    .any(|r| r.status == StepStatus::Waiting && r.kind == "approval");
-                if review {
-                    format!(
-                        "■ WAITING for a review: decide with `scenarist approve {id}` or `scenarist reject {id}`",
-                        id = execution.execution_id
-                    )
-                } else {
-                    "■ waiting (a delay); `scenarist resume` or the daemon continues it when it ends"
-                        .to_owned()
-                }
-            }
+            ExecutionStatus::Waiting => "■ WAITING".to_owned(),
             ExecutionStatus::Rejected => "■ rejected (a review said no; not a failure)".to_owned(),
         };
         let _ = write!(out, "{end} in {}ms", execution.duration_ms);
@@ -110,6 +96,24 @@ impl Journal for Trace {
             }
         }
         let _ = writeln!(out);
+        if execution.status == ExecutionStatus::Waiting {
+            let review = execution
+                .steps
+                .iter()
+                .any(|r| r.status == StepStatus::Waiting && r.kind == "approval");
+            let _ = if review {
+                writeln!(
+                    out,
+                    "  for a review: decide with `scenarist approve {id}` or `scenarist reject {id}`",
+                    id = execution.execution_id
+                )
+            } else {
+                writeln!(
+                    out,
+                    "  for a delay: `scenarist resume` (or the daemon) continues it once the delay is over"
+                )
+            };
+        }
         Ok(())
     }
 }

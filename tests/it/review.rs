@@ -78,7 +78,10 @@ async fn start(setup: &Setup, input: Value) -> String {
         .await;
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(
-        out.stderr.contains("WAITING for a review"),
+        out.stderr.contains("■ WAITING in")
+            && out
+                .stderr
+                .contains("for a review: decide with `scenarist approve"),
         "{}",
         out.stderr
     );
