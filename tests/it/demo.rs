@@ -65,6 +65,23 @@ async fn the_demo_issues_each_reward_once_and_the_report_counts_exactly() {
     assert_eq!(totals["failed"], 0);
     assert_eq!(totals["incomplete"], 0);
 
+    // One scenario's share: the deal milestone qualified Lee and Noah.
+    let deals = Scenarist::new()
+        .env("SCENARIST_STORE", store.clone())
+        .args([
+            "report",
+            "--scenario",
+            "qualify-closed-won",
+            "--format",
+            "json",
+        ])
+        .run()
+        .await;
+    let totals = deals.json()["totals"].clone();
+    assert_eq!(totals["enrolments"], 0);
+    assert_eq!(totals["qualified"], 2);
+    assert_eq!(totals["rewards_value"], 2900.0);
+
     let rejected = Scenarist::new()
         .env("SCENARIST_STORE", store.clone())
         .args([
