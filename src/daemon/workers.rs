@@ -87,6 +87,11 @@ pub(super) async fn run(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>)
 
 /// Resumes executions a dead process left running and incomplete ones now due.
 async fn maintenance(shared: &Arc<Shared>, permits: &Arc<Semaphore>, tasks: &mut JoinSet<()>) {
+    // Other processes (`scenarist approve`, a second daemon) queue executions
+    // too: the gauge follows the store, not only this process's own counting.
+    if let Ok(depth) = shared.store.queue_depth().await {
+        shared.metrics.queue_depth.set(depth as i64);
+    }
     let due = match shared.runner.due().await {
         Ok(due) => due,
         Err(e) => {
