@@ -528,3 +528,112 @@ async fn the_daemon_takes_decisions_over_its_api_and_refuses_a_second_one() {
     assert_eq!(report["totals"]["rewards_value"], 2000.0);
     served.stop().await;
 }
+
+#[tokio::test]
+async fn a_decision_kept_before_a_crash_is_carried_out_by_resume() {
+    let _one = CLOCK_LOCK.lock().await;
+    set_now(DateTime::from_timestamp_micros(Utc::now().timestamp_micros()).unwrap());
+    let server = rewards_server().await;
+    let store: Arc<dyn Store> = Arc::new(store::open("memory").unwrap());
+    let runner = Runner::new(Engine::new(), store, HashMap::new()).with_clock(now);
+    let yaml = reward_scenario(&server.uri(), "");
+    let plan = compile(&yaml);
+    let first = runner
+        .start(
+            &plan,
+            &yaml,
+            request(json!({ "email": "g@x.io", "amount": 3 })),
+            &NoJournal,
+            None,
+        )
+        .await
+        .unwrap();
+    let id = first.execution_id;
+    // The decision is kept; the process deciding it dies before going on.
+    runner
+        .decide(
+            id,
+            Decision {
+                approve: true,
+                by: "olivia".into(),
+                comment: None,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        runner.load(id).await.unwrap().summary.status,
+        ExecutionStatus::Queued
+    );
+    let due: Vec<_> = runner
+        .due()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.id)
+        .collect();
+    assert_eq!(
+        due,
+        vec![id],
+        "`scenarist resume` finds the decided execution"
+    );
+    let done = runner.resume(id, &NoJournal).await.unwrap();
+    assert_eq!(done.status, ExecutionStatus::Succeeded);
+    assert_eq!(done.step("review").unwrap().output["by"], "olivia");
+    assert_eq!(rewards_sent(&server).await, 1);
+}
+
+#[tokio::test]
+async fn the_daemon_decides_an_approval_at_its_deadline() {
+    use crate::daemon_util::{eventually, serve, ServeOptions};
+    let server = rewards_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let scenarios = dir.path().join("scenarios");
+    std::fs::create_dir(&scenarios).unwrap();
+    let yaml = reward_scenario(&server.uri(), "      on_timeout: approve")
+        .replace("timeout: 72h", "timeout: 1s")
+        .replace(
+            "name: reward\n",
+            "name: reward\ntrigger: { webhook: { path: reward } }\n",
+        );
+    std::fs::write(scenarios.join("reward.yaml"), yaml).unwrap();
+    let store = format!("sqlite://{}", dir.path().join("s.db").display());
+    let served = serve(&ServeOptions {
+        dir: &scenarios,
+        store: &store,
+        args: Vec::new(),
+        env: Vec::new(),
+        log: dir.path().join("serve.log"),
+    })
+    .await;
+    let http = reqwest::Client::new();
+    let answer: Value = http
+        .post(format!("{}/hooks/reward", served.url))
+        .json(&json!({ "email": "h@x.io", "amount": 40 }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = answer["execution_id"].as_str().unwrap().to_owned();
+    let url = format!("{}/api/executions/{id}", served.url);
+    let decided = eventually(20, || async {
+        let doc: Value = http.get(&url).send().await.unwrap().json().await.unwrap();
+        doc["status"] == "succeeded"
+    })
+    .await;
+    assert!(decided, "{}", served.log());
+    let doc: Value = http.get(&url).send().await.unwrap().json().await.unwrap();
+    let review = doc["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["path"] == "review")
+        .cloned()
+        .unwrap();
+    assert_eq!(review["output"]["by"], "timeout");
+    assert_eq!(review["output"]["decision"], "approved");
+    assert_eq!(rewards_sent(&server).await, 1);
+    served.stop().await;
+}
