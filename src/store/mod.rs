@@ -5,7 +5,6 @@
 //! portable so that a PostgreSQL store for several machines can implement the
 //! same trait. The engine never sees SQL: it talks to [`StoreJournal`].
 
-mod events;
 mod journal;
 mod sqlite;
 

@@ -7,10 +7,10 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::sqlite::{from_micros, micros};
-use super::{Decided, StoreError};
+use super::rows::{from_micros, micros, upsert_step};
 use crate::engine::{record_output, StepRecord};
 use crate::report::{BusinessEvent, ExecutionCounts};
+use crate::store::{Decided, StoreError};
 
 /// Writes a business event unless `(event, key)` exists; returns the step's output.
 pub(super) fn record(
@@ -142,7 +142,7 @@ pub(super) fn decide(
     if step.as_ref().map(|(k, s)| (k.as_str(), s.as_str())) != Some(("approval", "waiting")) {
         return Ok(Decided::NotWaiting(status));
     }
-    super::sqlite::upsert_step(conn, &id_text, decision)?;
+    upsert_step(conn, &id_text, decision)?;
     conn.prepare_cached(
         "UPDATE executions SET status = 'queued', next_retry_at = ?2, updated_at = ?2 WHERE id = ?1",
     )?

@@ -1,443 +1,23 @@
-//! The SQLite store: one file (or memory), WAL mode, one writer thread.
-//!
-//! Every call becomes a job for a dedicated thread that owns the connection.
-//! The thread takes every job waiting in its queue, runs each in its own
-//! savepoint inside one transaction, commits once, and only then answers each
-//! caller: a group commit. One execution still waits for its step to be
-//! committed before the next step starts; many executions at once share commits.
-//!
-//! Durability: `synchronous=NORMAL` by default. In WAL mode a commit is in the
-//! log before the call returns, so a killed or crashed process loses nothing;
-//! an OS crash or power cut may lose the last moment's commits (those steps run
-//! again on resume, with the same `Idempotency-Key`). `?sync=full` makes every
-//! commit wait for the disk, for machines where that risk is not acceptable.
+//! The `Store` trait on SQLite: each method is one job for the writer thread.
 
-use std::path::Path;
-use std::sync::mpsc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use rusqlite::{params, Connection, OptionalExtension};
-use rusqlite_migration::{Migrations, M};
-use serde_json::{Map, Value};
-use tokio::sync::oneshot;
+use rusqlite::{params, OptionalExtension};
+use serde_json::Value;
 use uuid::Uuid;
 
-use super::{
+use super::rows::{
+    from_micros, insert_execution, json_text, load_execution, micros, parse_json, summaries,
+    take_dedupe_key, upsert_step, SUMMARY_COLUMNS,
+};
+use super::SqliteStore;
+use crate::engine::{DataOp, DataRequest, ExecutionStatus, StepRecord, StepStatus};
+use crate::store::{
     ExecutionFilter, ExecutionSummary, Finish, NewExecution, PruneRule, Store, StoreError,
     StoredExecution,
 };
-use crate::engine::{DataOp, DataRequest, ExecutionStatus, StepRecord, StepStatus};
-use crate::model::StepKind;
-
-/// `PRAGMA application_id` of scenarist stores: "SCNR".
-const APPLICATION_ID: i32 = 0x5343_4E52;
-
-/// How long a writer waits for another process's transaction before giving up.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// Jobs committed together at most.
-const MAX_BATCH: usize = 512;
-
-fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![
-        M::up(include_str!("migrations/0001_init.sql")),
-        M::up(include_str!("migrations/0002_daemon.sql")),
-        M::up(include_str!("migrations/0003_review.sql")),
-    ])
-}
-
-const KNOWN_SCHEMA: usize = 3;
-
-/// How hard each commit presses on the disk.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Durability {
-    Normal,
-    Full,
-}
-
-type Reply = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
-/// A job runs inside the batch's transaction, or is told why there is none.
-type Job = Box<dyn FnOnce(Result<&Connection, String>) -> (bool, Reply) + Send>;
-
-/// A handle to the store; cheap to clone, shared by every execution.
-#[derive(Clone)]
-pub struct SqliteStore {
-    jobs: mpsc::Sender<Job>,
-}
-
-impl SqliteStore {
-    /// Opens (creating it and its folder if needed) and migrates the store file.
-    pub fn open(path: &Path, sync: Durability) -> Result<SqliteStore, StoreError> {
-        let shown = path.display().to_string();
-        let open_error = |message: String| StoreError::Open {
-            path: shown.clone(),
-            message,
-        };
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| open_error(format!("cannot create {}: {e}", dir.display())))?;
-        }
-        if path.is_dir() {
-            return Err(open_error("it is a directory".to_owned()));
-        }
-        let conn = Connection::open(path).map_err(|e| open_error(e.to_string()))?;
-        Self::prepare(conn, &shown, sync)
-    }
-
-    /// A store that lives as long as the process: for throwaway runs and tests.
-    pub fn open_in_memory() -> Result<SqliteStore, StoreError> {
-        let conn = Connection::open_in_memory()?;
-        Self::prepare(conn, "memory", Durability::Normal)
-    }
-
-    fn prepare(
-        mut conn: Connection,
-        shown: &str,
-        sync: Durability,
-    ) -> Result<SqliteStore, StoreError> {
-        let foreign = |reason: String| StoreError::Foreign {
-            path: shown.to_owned(),
-            reason,
-        };
-        conn.busy_timeout(BUSY_TIMEOUT)?;
-        // The first read tells a database from any other file.
-        let application_id: i32 = conn
-            .query_row("PRAGMA application_id", [], |r| r.get(0))
-            .map_err(|e| match e.sqlite_error_code() {
-                Some(rusqlite::ErrorCode::NotADatabase) => {
-                    foreign("it is not an SQLite database".to_owned())
-                }
-                _ => StoreError::Open {
-                    path: shown.to_owned(),
-                    message: e.to_string(),
-                },
-            })?;
-        let schema: usize =
-            conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))? as usize;
-        let tables: Vec<String> = conn
-            .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")?
-            .query_map([], |r| r.get(0))?
-            .collect::<Result<_, _>>()?;
-        if application_id != 0 && application_id != APPLICATION_ID {
-            return Err(foreign(format!(
-                "it is an SQLite database of another application (application_id {application_id:#x})"
-            )));
-        }
-        if application_id == 0 && !tables.is_empty() {
-            return Err(foreign(format!(
-                "it is an SQLite database with other tables ({})",
-                tables.join(", ")
-            )));
-        }
-        if schema > KNOWN_SCHEMA {
-            return Err(StoreError::TooNew {
-                path: shown.to_owned(),
-                found: schema,
-                known: KNOWN_SCHEMA,
-            });
-        }
-        if shown != "memory" {
-            let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
-            if !mode.eq_ignore_ascii_case("wal") {
-                return Err(StoreError::Open {
-                    path: shown.to_owned(),
-                    message: format!("cannot switch to WAL mode (got {mode})"),
-                });
-            }
-        }
-        conn.execute_batch(match sync {
-            Durability::Normal => "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
-            Durability::Full => "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
-        })?;
-        if schema < KNOWN_SCHEMA {
-            // Several processes may open a new store at once: migrate under the write lock.
-            conn.execute_batch("BEGIN IMMEDIATE; COMMIT;")?;
-            migrations()
-                .to_latest(&mut conn)
-                .map_err(|e| StoreError::Open {
-                    path: shown.to_owned(),
-                    message: format!("migration failed: {e}"),
-                })?;
-            conn.execute_batch(&format!("PRAGMA application_id = {APPLICATION_ID}"))?;
-        }
-        let (jobs, queue) = mpsc::channel::<Job>();
-        std::thread::Builder::new()
-            .name("scenarist-store".to_owned())
-            .spawn(move || writer(conn, queue))
-            .map_err(|e| StoreError::Database(format!("cannot start the store thread: {e}")))?;
-        Ok(SqliteStore { jobs })
-    }
-
-    /// Runs `f` on the writer thread inside the next group commit.
-    async fn call<T, F>(&self, f: F) -> Result<T, StoreError>
-    where
-        T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
-    {
-        let (tx, rx) = oneshot::channel();
-        let job: Job = Box::new(move |conn| {
-            let result = match conn {
-                Ok(conn) => f(conn),
-                Err(message) => Err(StoreError::Database(message)),
-            };
-            let ok = result.is_ok();
-            let reply: Reply = Box::new(move |committed| {
-                let _ = tx.send(committed.and(result));
-            });
-            (ok, reply)
-        });
-        self.jobs.send(job).map_err(|_| StoreError::Closed)?;
-        rx.await.map_err(|_| StoreError::Closed)?
-    }
-}
-
-/// The writer thread: group commits until every handle is dropped.
-fn writer(conn: Connection, queue: mpsc::Receiver<Job>) {
-    while let Ok(first) = queue.recv() {
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match queue.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
-            }
-        }
-        if let Err(e) = control(&conn, "BEGIN IMMEDIATE") {
-            let message = format!("cannot begin a transaction: {e}");
-            tracing::error!(error = %message, "store");
-            for job in batch {
-                let (_, reply) = job(Err(message.clone()));
-                reply(Ok(()));
-            }
-            continue;
-        }
-        let mut answers: Vec<Reply> = Vec::with_capacity(batch.len());
-        let committed = if batch.len() == 1 {
-            // Alone in its transaction: no savepoint needed, a failure rolls it all back.
-            let job = batch.pop().expect("one job");
-            let (ok, reply) = job(Ok(&conn));
-            answers.push(reply);
-            if ok {
-                control(&conn, "COMMIT")
-            } else {
-                control(&conn, "ROLLBACK")
-            }
-        } else {
-            for job in batch {
-                let _ = control(&conn, "SAVEPOINT job");
-                let (ok, reply) = job(Ok(&conn));
-                if !ok {
-                    let _ = control(&conn, "ROLLBACK TO job");
-                }
-                let _ = control(&conn, "RELEASE job");
-                answers.push(reply);
-            }
-            control(&conn, "COMMIT")
-        };
-        let committed = committed.map_err(|e| format!("commit failed: {e}"));
-        if committed.is_err() && !conn.is_autocommit() {
-            let _ = control(&conn, "ROLLBACK");
-        }
-        for answer in answers {
-            answer(committed.clone().map_err(StoreError::Database));
-        }
-    }
-}
-
-/// Transaction control statements, prepared once.
-fn control(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
-    conn.prepare_cached(sql)?.execute([]).map(|_| ())
-}
-
-pub(super) fn micros(time: DateTime<Utc>) -> i64 {
-    time.timestamp_micros()
-}
-
-pub(super) fn from_micros(value: i64) -> DateTime<Utc> {
-    DateTime::from_timestamp_micros(value).unwrap_or_default()
-}
-
-fn json_text(value: &Value) -> String {
-    serde_json::to_string(value).unwrap_or_else(|_| "null".to_owned())
-}
-
-fn parse_json(text: &str, what: &str) -> Result<Value, StoreError> {
-    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
-}
-
-fn kind_name(text: &str) -> &'static str {
-    StepKind::NAMES
-        .iter()
-        .find(|k| **k == text)
-        .copied()
-        .unwrap_or("unknown")
-}
-
-const SUMMARY_COLUMNS: &str = "id, scenario, version, status, attempt, started_at, finished_at, next_retry_at, error_step, error, owner, replay_of";
-
-fn summary_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<ExecutionSummary, String>> {
-    let id: String = row.get(0)?;
-    let status: String = row.get(3)?;
-    let replay_of: Option<String> = row.get(11)?;
-    Ok((|| {
-        Ok(ExecutionSummary {
-            id: Uuid::parse_str(&id).map_err(|e| format!("execution id `{id}`: {e}"))?,
-            scenario: row.get(1).map_err(|e| e.to_string())?,
-            version: row.get(2).map_err(|e| e.to_string())?,
-            status: status.parse()?,
-            attempt: row.get::<_, i64>(4).map_err(|e| e.to_string())? as u32,
-            started_at: from_micros(row.get(5).map_err(|e| e.to_string())?),
-            finished_at: row
-                .get::<_, Option<i64>>(6)
-                .map_err(|e| e.to_string())?
-                .map(from_micros),
-            next_retry_at: row
-                .get::<_, Option<i64>>(7)
-                .map_err(|e| e.to_string())?
-                .map(from_micros),
-            error_step: row.get(8).map_err(|e| e.to_string())?,
-            error: row.get(9).map_err(|e| e.to_string())?,
-            owner: row.get(10).map_err(|e| e.to_string())?,
-            replay_of: replay_of.and_then(|r| Uuid::parse_str(&r).ok()),
-        })
-    })())
-}
-
-fn summaries(
-    conn: &Connection,
-    sql: &str,
-    params: &[&dyn rusqlite::ToSql],
-) -> Result<Vec<ExecutionSummary>, StoreError> {
-    let mut statement = conn.prepare_cached(sql)?;
-    let rows = statement.query_map(params, summary_from_row)?;
-    let mut out = Vec::new();
-    for row in rows {
-        out.push(row?.map_err(StoreError::Corrupt)?);
-    }
-    Ok(out)
-}
-
-pub(super) fn upsert_step(
-    conn: &Connection,
-    execution_id: &str,
-    record: &StepRecord,
-) -> Result<(), StoreError> {
-    conn.prepare_cached(
-        "INSERT INTO steps (execution_id, path, step_key, kind, status, attempts, input, output, error, detail, started_at, duration_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
-         ON CONFLICT (execution_id, path) DO UPDATE SET
-           step_key = excluded.step_key, kind = excluded.kind, status = excluded.status,
-           attempts = excluded.attempts, input = excluded.input, output = excluded.output,
-           error = excluded.error, detail = excluded.detail, started_at = excluded.started_at,
-           duration_ms = excluded.duration_ms",
-    )?
-    .execute(params![
-        execution_id,
-        record.path,
-        record.key(),
-        record.kind,
-        record.status.as_str(),
-        record.attempts,
-        record.input.as_ref().map(json_text),
-        json_text(&record.output),
-        record.error,
-        record.detail,
-        micros(record.started_at),
-        record.duration_ms as i64,
-    ])?;
-    Ok(())
-}
-
-fn insert_execution(
-    conn: &Connection,
-    new: &NewExecution,
-    status: ExecutionStatus,
-    concurrency_key: Option<&str>,
-) -> Result<(), StoreError> {
-    conn.prepare_cached(
-        "INSERT INTO executions (id, scenario, version, status, trigger_doc, vars, attempt, started_at, updated_at, owner, replay_of, concurrency_key)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1, ?7, ?8, ?9, ?10, ?11)",
-    )?
-    .execute(params![
-        new.id.to_string(),
-        new.scenario,
-        new.version,
-        status.as_str(),
-        json_text(&new.trigger),
-        json_text(&Value::Object(new.vars.clone())),
-        micros(new.started_at),
-        micros(Utc::now()),
-        match status {
-            ExecutionStatus::Queued => None,
-            _ => Some(new.owner.as_str()),
-        },
-        new.replay_of.map(|r| r.to_string()),
-        concurrency_key,
-    ])?;
-    Ok(())
-}
-
-/// The execution's stored trigger, vars and steps, with its summary.
-fn load_execution(conn: &Connection, id: Uuid) -> Result<Option<StoredExecution>, StoreError> {
-    let id_text = id.to_string();
-    let found = summaries(
-        conn,
-        &format!("SELECT {SUMMARY_COLUMNS} FROM executions WHERE id = ?1"),
-        &[&id_text],
-    )?;
-    let Some(summary) = found.into_iter().next() else {
-        return Ok(None);
-    };
-    let (trigger, vars): (String, String) = conn
-        .prepare_cached("SELECT trigger_doc, vars FROM executions WHERE id = ?1")?
-        .query_row([&id_text], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    let trigger = parse_json(&trigger, "a trigger")?;
-    let vars = match parse_json(&vars, "vars")? {
-        Value::Object(map) => map,
-        _ => Map::new(),
-    };
-    let mut statement = conn.prepare_cached(
-        "SELECT path, kind, status, attempts, input, output, error, detail, started_at, duration_ms
-         FROM steps WHERE execution_id = ?1 ORDER BY started_at, seq",
-    )?;
-    let rows = statement.query_map([&id_text], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            r.get::<_, String>(1)?,
-            r.get::<_, String>(2)?,
-            r.get::<_, i64>(3)?,
-            r.get::<_, Option<String>>(4)?,
-            r.get::<_, String>(5)?,
-            r.get::<_, Option<String>>(6)?,
-            r.get::<_, Option<String>>(7)?,
-            r.get::<_, i64>(8)?,
-            r.get::<_, i64>(9)?,
-        ))
-    })?;
-    let mut steps = Vec::new();
-    for row in rows {
-        let (path, kind, status, attempts, input, output, error, detail, started, duration) = row?;
-        steps.push(StepRecord {
-            path,
-            kind: kind_name(&kind),
-            status: status.parse().map_err(StoreError::Corrupt)?,
-            input: input.map(|i| parse_json(&i, "a step input")).transpose()?,
-            output: parse_json(&output, "a step output")?,
-            error,
-            attempts: attempts as u32,
-            started_at: from_micros(started),
-            duration_ms: duration as u64,
-            detail,
-        });
-    }
-    Ok(Some(StoredExecution {
-        summary,
-        trigger,
-        vars,
-        steps,
-    }))
-}
 
 #[async_trait]
 impl Store for SqliteStore {
@@ -595,7 +175,7 @@ impl Store for SqliteStore {
         id: Uuid,
         decision: &StepRecord,
         now: DateTime<Utc>,
-    ) -> Result<super::Decided, StoreError> {
+    ) -> Result<crate::store::Decided, StoreError> {
         let decision = decision.clone();
         self.call(move |conn| super::events::decide(conn, id, &decision, now))
             .await
@@ -752,13 +332,13 @@ impl Store for SqliteStore {
     async fn enqueue(
         &self,
         new: NewExecution,
-        admission: super::Admission,
+        admission: crate::store::Admission,
         now: DateTime<Utc>,
-    ) -> Result<super::Enqueued, StoreError> {
+    ) -> Result<crate::store::Enqueued, StoreError> {
         self.call(move |conn| {
             if let Some(dedupe) = &admission.dedupe {
                 if let Some(existing) = take_dedupe_key(conn, &new.scenario, dedupe, new.id, now)? {
-                    return Ok(super::Enqueued::Duplicate(existing));
+                    return Ok(crate::store::Enqueued::Duplicate(existing));
                 }
             }
             if let Some(tick) = admission.tick {
@@ -776,7 +356,7 @@ impl Store for SqliteStore {
                         .query_row(params![new.scenario, micros(tick)], |r| r.get(0))?;
                     let holder =
                         Uuid::parse_str(&holder).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                    return Ok(super::Enqueued::Duplicate(holder));
+                    return Ok(crate::store::Enqueued::Duplicate(holder));
                 }
             }
             insert_execution(
@@ -785,7 +365,7 @@ impl Store for SqliteStore {
                 ExecutionStatus::Queued,
                 admission.concurrency_key.as_deref(),
             )?;
-            Ok(super::Enqueued::Accepted(new.id))
+            Ok(crate::store::Enqueued::Accepted(new.id))
         })
         .await
     }
@@ -881,36 +461,11 @@ impl Store for SqliteStore {
         now: DateTime<Utc>,
     ) -> Result<Option<Uuid>, StoreError> {
         let scenario = scenario.to_owned();
-        let dedupe = super::DedupeKey {
+        let dedupe = crate::store::DedupeKey {
             key: key.to_owned(),
             expires_at,
         };
         self.call(move |conn| take_dedupe_key(conn, &scenario, &dedupe, execution_id, now))
             .await
     }
-}
-
-/// Takes a dedupe key for `execution_id`, or names the execution that holds it.
-fn take_dedupe_key(
-    conn: &Connection,
-    scenario: &str,
-    dedupe: &super::DedupeKey,
-    execution_id: Uuid,
-    now: DateTime<Utc>,
-) -> Result<Option<Uuid>, StoreError> {
-    let existing: Option<String> = conn
-        .prepare_cached(
-            "SELECT execution_id FROM dedupe_keys WHERE scenario = ?1 AND key = ?2 AND expires_at > ?3",
-        )?
-        .query_row(params![scenario, dedupe.key, micros(now)], |r| r.get(0))
-        .optional()?;
-    if let Some(existing) = existing {
-        return Ok(Uuid::parse_str(&existing).ok());
-    }
-    conn.prepare_cached(
-        "INSERT INTO dedupe_keys (scenario, key, execution_id, expires_at) VALUES (?1, ?2, ?3, ?4)
-         ON CONFLICT (scenario, key) DO UPDATE SET execution_id = excluded.execution_id, expires_at = excluded.expires_at",
-    )?
-    .execute(params![scenario, dedupe.key, execution_id.to_string(), micros(dedupe.expires_at)])?;
-    Ok(None)
 }

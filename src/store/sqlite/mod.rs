@@ -1,0 +1,246 @@
+//! The SQLite store: one file (or memory), WAL mode, one writer thread.
+//!
+//! Every call becomes a job for a dedicated thread that owns the connection.
+//! The thread takes every job waiting in its queue, runs each in its own
+//! savepoint inside one transaction, commits once, and only then answers each
+//! caller: a group commit. One execution still waits for its step to be
+//! committed before the next step starts; many executions at once share commits.
+//!
+//! Durability: `synchronous=NORMAL` by default. In WAL mode a commit is in the
+//! log before the call returns, so a killed or crashed process loses nothing;
+//! an OS crash or power cut may lose the last moment's commits (those steps run
+//! again on resume, with the same `Idempotency-Key`). `?sync=full` makes every
+//! commit wait for the disk, for machines where that risk is not acceptable.
+
+use std::path::Path;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use rusqlite::Connection;
+use rusqlite_migration::{Migrations, M};
+use tokio::sync::oneshot;
+
+use crate::store::StoreError;
+
+mod events;
+mod rows;
+mod store_impl;
+
+/// `PRAGMA application_id` of scenarist stores: "SCNR".
+const APPLICATION_ID: i32 = 0x5343_4E52;
+
+/// How long a writer waits for another process's transaction before giving up.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Jobs committed together at most.
+const MAX_BATCH: usize = 512;
+
+fn migrations() -> Migrations<'static> {
+    Migrations::new(vec![
+        M::up(include_str!("../migrations/0001_init.sql")),
+        M::up(include_str!("../migrations/0002_daemon.sql")),
+        M::up(include_str!("../migrations/0003_review.sql")),
+    ])
+}
+
+const KNOWN_SCHEMA: usize = 3;
+
+/// How hard each commit presses on the disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    Normal,
+    Full,
+}
+
+type Reply = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
+/// A job runs inside the batch's transaction, or is told why there is none.
+type Job = Box<dyn FnOnce(Result<&Connection, String>) -> (bool, Reply) + Send>;
+
+/// A handle to the store; cheap to clone, shared by every execution.
+#[derive(Clone)]
+pub struct SqliteStore {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl SqliteStore {
+    /// Opens (creating it and its folder if needed) and migrates the store file.
+    pub fn open(path: &Path, sync: Durability) -> Result<SqliteStore, StoreError> {
+        let shown = path.display().to_string();
+        let open_error = |message: String| StoreError::Open {
+            path: shown.clone(),
+            message,
+        };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| open_error(format!("cannot create {}: {e}", dir.display())))?;
+        }
+        if path.is_dir() {
+            return Err(open_error("it is a directory".to_owned()));
+        }
+        let conn = Connection::open(path).map_err(|e| open_error(e.to_string()))?;
+        Self::prepare(conn, &shown, sync)
+    }
+
+    /// A store that lives as long as the process: for throwaway runs and tests.
+    pub fn open_in_memory() -> Result<SqliteStore, StoreError> {
+        let conn = Connection::open_in_memory()?;
+        Self::prepare(conn, "memory", Durability::Normal)
+    }
+
+    fn prepare(
+        mut conn: Connection,
+        shown: &str,
+        sync: Durability,
+    ) -> Result<SqliteStore, StoreError> {
+        let foreign = |reason: String| StoreError::Foreign {
+            path: shown.to_owned(),
+            reason,
+        };
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        // The first read tells a database from any other file.
+        let application_id: i32 = conn
+            .query_row("PRAGMA application_id", [], |r| r.get(0))
+            .map_err(|e| match e.sqlite_error_code() {
+                Some(rusqlite::ErrorCode::NotADatabase) => {
+                    foreign("it is not an SQLite database".to_owned())
+                }
+                _ => StoreError::Open {
+                    path: shown.to_owned(),
+                    message: e.to_string(),
+                },
+            })?;
+        let schema: usize =
+            conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))? as usize;
+        let tables: Vec<String> = conn
+            .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")?
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        if application_id != 0 && application_id != APPLICATION_ID {
+            return Err(foreign(format!(
+                "it is an SQLite database of another application (application_id {application_id:#x})"
+            )));
+        }
+        if application_id == 0 && !tables.is_empty() {
+            return Err(foreign(format!(
+                "it is an SQLite database with other tables ({})",
+                tables.join(", ")
+            )));
+        }
+        if schema > KNOWN_SCHEMA {
+            return Err(StoreError::TooNew {
+                path: shown.to_owned(),
+                found: schema,
+                known: KNOWN_SCHEMA,
+            });
+        }
+        if shown != "memory" {
+            let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+            if !mode.eq_ignore_ascii_case("wal") {
+                return Err(StoreError::Open {
+                    path: shown.to_owned(),
+                    message: format!("cannot switch to WAL mode (got {mode})"),
+                });
+            }
+        }
+        conn.execute_batch(match sync {
+            Durability::Normal => "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+            Durability::Full => "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
+        })?;
+        if schema < KNOWN_SCHEMA {
+            // Several processes may open a new store at once: migrate under the write lock.
+            conn.execute_batch("BEGIN IMMEDIATE; COMMIT;")?;
+            migrations()
+                .to_latest(&mut conn)
+                .map_err(|e| StoreError::Open {
+                    path: shown.to_owned(),
+                    message: format!("migration failed: {e}"),
+                })?;
+            conn.execute_batch(&format!("PRAGMA application_id = {APPLICATION_ID}"))?;
+        }
+        let (jobs, queue) = mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("scenarist-store".to_owned())
+            .spawn(move || writer(conn, queue))
+            .map_err(|e| StoreError::Database(format!("cannot start the store thread: {e}")))?;
+        Ok(SqliteStore { jobs })
+    }
+
+    /// Runs `f` on the writer thread inside the next group commit.
+    async fn call<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel();
+        let job: Job = Box::new(move |conn| {
+            let result = match conn {
+                Ok(conn) => f(conn),
+                Err(message) => Err(StoreError::Database(message)),
+            };
+            let ok = result.is_ok();
+            let reply: Reply = Box::new(move |committed| {
+                let _ = tx.send(committed.and(result));
+            });
+            (ok, reply)
+        });
+        self.jobs.send(job).map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+}
+
+/// The writer thread: group commits until every handle is dropped.
+fn writer(conn: Connection, queue: mpsc::Receiver<Job>) {
+    while let Ok(first) = queue.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match queue.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        if let Err(e) = control(&conn, "BEGIN IMMEDIATE") {
+            let message = format!("cannot begin a transaction: {e}");
+            tracing::error!(error = %message, "store");
+            for job in batch {
+                let (_, reply) = job(Err(message.clone()));
+                reply(Ok(()));
+            }
+            continue;
+        }
+        let mut answers: Vec<Reply> = Vec::with_capacity(batch.len());
+        let committed = if batch.len() == 1 {
+            // Alone in its transaction: no savepoint needed, a failure rolls it all back.
+            let job = batch.pop().expect("one job");
+            let (ok, reply) = job(Ok(&conn));
+            answers.push(reply);
+            if ok {
+                control(&conn, "COMMIT")
+            } else {
+                control(&conn, "ROLLBACK")
+            }
+        } else {
+            for job in batch {
+                let _ = control(&conn, "SAVEPOINT job");
+                let (ok, reply) = job(Ok(&conn));
+                if !ok {
+                    let _ = control(&conn, "ROLLBACK TO job");
+                }
+                let _ = control(&conn, "RELEASE job");
+                answers.push(reply);
+            }
+            control(&conn, "COMMIT")
+        };
+        let committed = committed.map_err(|e| format!("commit failed: {e}"));
+        if committed.is_err() && !conn.is_autocommit() {
+            let _ = control(&conn, "ROLLBACK");
+        }
+        for answer in answers {
+            answer(committed.clone().map_err(StoreError::Database));
+        }
+    }
+}
+
+/// Transaction control statements, prepared once.
+fn control(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([]).map(|_| ())
+}
