@@ -121,6 +121,25 @@ impl Daemon {
         store: Arc<dyn Store>,
         env: std::collections::HashMap<String, String>,
     ) -> Result<(Daemon, Vec<Problem>), DaemonError> {
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .map_err(|e| DaemonError::Listen {
+                addr: config.listen,
+                message: e.to_string(),
+            })?;
+        Daemon::start_on(listener, config, store, env).await
+    }
+
+    /// As [`Daemon::start`], on a listener bound already: for callers that
+    /// must know the address before the daemon starts (the demo hands it to
+    /// the scenarios that call the daemon's own API). `config.listen` is
+    /// only used for the admin-token check.
+    pub async fn start_on(
+        listener: tokio::net::TcpListener,
+        config: Config,
+        store: Arc<dyn Store>,
+        env: std::collections::HashMap<String, String>,
+    ) -> Result<(Daemon, Vec<Problem>), DaemonError> {
         if !config.dir.is_dir() {
             return Err(DaemonError::NoDir(config.dir.clone()));
         }
@@ -136,12 +155,6 @@ impl Daemon {
                 .save_version(&served.plan.name, &served.plan.version, &served.source)
                 .await?;
         }
-        let listener = tokio::net::TcpListener::bind(config.listen)
-            .await
-            .map_err(|e| DaemonError::Listen {
-                addr: config.listen,
-                message: e.to_string(),
-            })?;
         let addr = listener.local_addr().map_err(|e| DaemonError::Listen {
             addr: config.listen,
             message: e.to_string(),

@@ -35,11 +35,9 @@ impl Harness {
         let standins = StandIns::start()
             .await
             .context("cannot start the stand-ins on 127.0.0.1")?;
-        // The weekly report reads the daemon's own API: pick its port first.
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?
-            .local_addr()?
-            .port();
-        let listen = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        // The weekly report reads the daemon's own API: bind before starting it.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let listen = listener.local_addr()?;
         let base = format!("http://{listen}");
         let mut env: HashMap<String, String> = standins.env().into_iter().collect();
         env.insert("SCENARIST_API".into(), base.clone());
@@ -48,7 +46,7 @@ impl Harness {
         config.admin_token = Some(ADMIN_TOKEN.to_owned());
         config.workers = 4;
         config.grace = Duration::from_secs(5);
-        let (daemon, problems) = Daemon::start(config, store.clone(), env.clone())
+        let (daemon, problems) = Daemon::start_on(listener, config, store.clone(), env.clone())
             .await
             .context("cannot start the daemon")?;
         if !problems.is_empty() {

@@ -36,9 +36,7 @@ fn kind_name(text: &str) -> &'static str {
 
 pub(super) const SUMMARY_COLUMNS: &str = "id, scenario, version, status, attempt, started_at, finished_at, next_retry_at, error_step, error, owner, replay_of";
 
-fn summary_from_row(
-    row: &rusqlite::Row<'_>,
-) -> rusqlite::Result<Result<ExecutionSummary, String>> {
+fn summary_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<ExecutionSummary, String>> {
     let id: String = row.get(0)?;
     let status: String = row.get(3)?;
     let replay_of: Option<String> = row.get(11)?;
