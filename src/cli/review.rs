@@ -60,7 +60,12 @@ pub fn decide(args: DecideArgs, approve: bool) -> anyhow::Result<ExitCode> {
                 println!("execution {id} goes on in another process (the daemon)");
                 Ok(ExitCode::SUCCESS)
             }
-            Err(e) => Err(e.into()),
+            Err(e) => {
+                eprintln!(
+                    "the decision is kept; execution {id} goes on where it can run (the daemon, or `scenarist resume`): {e}"
+                );
+                Ok(ExitCode::from(super::EXIT_FAILED))
+            }
         }
     })
 }

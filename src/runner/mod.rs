@@ -264,6 +264,17 @@ impl Runner {
             }
         }
         let (plan, _) = self.stored_plan(summary).await?;
+        // Checked before taking it over: an execution this process cannot run
+        // stays where it is, for a process that has the environment (the daemon).
+        let missing: Vec<String> = plan
+            .env
+            .iter()
+            .filter(|e| !self.env.contains_key(&e.name))
+            .map(|e| e.name.clone())
+            .collect();
+        if !missing.is_empty() {
+            return Err(RunnerError::Run(RunError::MissingEnv(missing)));
+        }
         let me = owner::this_process();
         let attempt = self
             .store

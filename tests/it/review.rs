@@ -637,3 +637,44 @@ async fn the_daemon_decides_an_approval_at_its_deadline() {
     assert_eq!(rewards_sent(&server).await, 1);
     served.stop().await;
 }
+
+#[tokio::test]
+async fn a_decision_taken_where_the_secrets_are_missing_is_kept_for_the_daemon() {
+    let server = rewards_server().await;
+    let yaml = reward_scenario(&server.uri(), "")
+        .replace("name: reward\n", "name: reward\nenv: [REWARDS_TOKEN]\n")
+        .replace(
+            "json: { email:",
+            "headers: { Authorization: \"Bearer {{ env.REWARDS_TOKEN }}\" }, json: { email:",
+        );
+    let setup = setup(&yaml);
+    let out = cli(&setup)
+        .env("REWARDS_TOKEN", "rw-secret-123")
+        .args(["run", "--input", "-", "--output", "json"])
+        .arg_path(&setup.file)
+        .stdin(json!({ "email": "k@x.io", "amount": 9 }).to_string())
+        .run()
+        .await;
+    let id = out.json()["execution_id"].as_str().unwrap().to_owned();
+
+    // An ops person's shell without the scenario's secrets.
+    let approved = cli(&setup).args(["approve", &id]).run().await;
+    assert_eq!(approved.code, 1, "{}", approved.stderr);
+    assert!(
+        approved.stderr.contains("the decision is kept")
+            && approved.stderr.contains("REWARDS_TOKEN"),
+        "{}",
+        approved.stderr
+    );
+    assert_eq!(show(&setup, &id).await["status"], "queued");
+    assert_eq!(rewards_sent(&server).await, 0);
+
+    let resumed = cli(&setup)
+        .env("REWARDS_TOKEN", "rw-secret-123")
+        .args(["resume"])
+        .run()
+        .await;
+    assert_eq!(resumed.code, 0, "{}", resumed.stderr);
+    assert_eq!(show(&setup, &id).await["status"], "succeeded");
+    assert_eq!(rewards_sent(&server).await, 1);
+}
