@@ -415,20 +415,24 @@ steps:
 
 // ---- Through the daemon's admin API ----
 
-#[tokio::test]
-async fn the_daemon_takes_decisions_over_its_api_and_refuses_a_second_one() {
-    use crate::daemon_util::{eventually, serve, ServeOptions};
-    let server = rewards_server().await;
+/// `scenarist serve` on the reward scenario as a webhook at `/hooks/reward`.
+async fn serve_reward(
+    server: &MockServer,
+    extra: &str,
+    timeout: &str,
+) -> (tempfile::TempDir, crate::daemon_util::Served) {
     let dir = tempfile::tempdir().unwrap();
     let scenarios = dir.path().join("scenarios");
     std::fs::create_dir(&scenarios).unwrap();
-    let yaml = reward_scenario(&server.uri(), "      approvers: [olivia]").replace(
-        "name: reward\n",
-        "name: reward\ntrigger: { webhook: { path: reward } }\n",
-    );
+    let yaml = reward_scenario(&server.uri(), extra)
+        .replace("timeout: 72h", &format!("timeout: {timeout}"))
+        .replace(
+            "name: reward\n",
+            "name: reward\ntrigger: { webhook: { path: reward } }\n",
+        );
     std::fs::write(scenarios.join("reward.yaml"), yaml).unwrap();
     let store = format!("sqlite://{}", dir.path().join("s.db").display());
-    let served = serve(&ServeOptions {
+    let served = crate::daemon_util::serve(&crate::daemon_util::ServeOptions {
         dir: &scenarios,
         store: &store,
         args: Vec::new(),
@@ -436,19 +440,37 @@ async fn the_daemon_takes_decisions_over_its_api_and_refuses_a_second_one() {
         log: dir.path().join("serve.log"),
     })
     .await;
+    (dir, served)
+}
+
+/// Sends one reward event; returns the execution id of the 202.
+async fn send_reward(
+    http: &reqwest::Client,
+    served: &crate::daemon_util::Served,
+    email: &str,
+    amount: u32,
+) -> String {
+    let answer: Value = http
+        .post(format!("{}/hooks/reward", served.url))
+        .json(&json!({ "email": email, "amount": amount }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    answer["execution_id"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn the_daemon_takes_decisions_over_its_api_and_refuses_a_second_one() {
+    use crate::daemon_util::eventually;
+    let server = rewards_server().await;
+    let (_dir, served) = serve_reward(&server, "      approvers: [olivia]", "72h").await;
     let http = reqwest::Client::new();
     let mut ids = Vec::new();
     for email in ["a@x.io", "b@x.io"] {
-        let answer: Value = http
-            .post(format!("{}/hooks/reward", served.url))
-            .json(&json!({ "email": email, "amount": 2000 }))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        ids.push(answer["execution_id"].as_str().unwrap().to_owned());
+        ids.push(send_reward(&http, &served, email, 2000).await);
     }
     let api = |path: String| format!("{}/api{path}", served.url);
     let waiting = eventually(20, || async {
@@ -585,38 +607,11 @@ async fn a_decision_kept_before_a_crash_is_carried_out_by_resume() {
 
 #[tokio::test]
 async fn the_daemon_decides_an_approval_at_its_deadline() {
-    use crate::daemon_util::{eventually, serve, ServeOptions};
+    use crate::daemon_util::eventually;
     let server = rewards_server().await;
-    let dir = tempfile::tempdir().unwrap();
-    let scenarios = dir.path().join("scenarios");
-    std::fs::create_dir(&scenarios).unwrap();
-    let yaml = reward_scenario(&server.uri(), "      on_timeout: approve")
-        .replace("timeout: 72h", "timeout: 1s")
-        .replace(
-            "name: reward\n",
-            "name: reward\ntrigger: { webhook: { path: reward } }\n",
-        );
-    std::fs::write(scenarios.join("reward.yaml"), yaml).unwrap();
-    let store = format!("sqlite://{}", dir.path().join("s.db").display());
-    let served = serve(&ServeOptions {
-        dir: &scenarios,
-        store: &store,
-        args: Vec::new(),
-        env: Vec::new(),
-        log: dir.path().join("serve.log"),
-    })
-    .await;
+    let (_dir, served) = serve_reward(&server, "      on_timeout: approve", "1s").await;
     let http = reqwest::Client::new();
-    let answer: Value = http
-        .post(format!("{}/hooks/reward", served.url))
-        .json(&json!({ "email": "h@x.io", "amount": 40 }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let id = answer["execution_id"].as_str().unwrap().to_owned();
+    let id = send_reward(&http, &served, "h@x.io", 40).await;
     let url = format!("{}/api/executions/{id}", served.url);
     let decided = eventually(20, || async {
         let doc: Value = http.get(&url).send().await.unwrap().json().await.unwrap();
