@@ -51,8 +51,9 @@ enum Command {
     /// Execution history: list, show, retry.
     #[command(subcommand)]
     Executions(executions::ExecutionsCommand),
-    /// Continue every execution a dead process left running, and every
-    /// incomplete one whose retry time has come.
+    /// Continue every execution a dead process left running, every incomplete
+    /// one whose retry time has come, every waiting one whose time is over,
+    /// and every decided one nobody has taken up.
     Resume {
         #[command(flatten)]
         store: store_arg::StoreArg,

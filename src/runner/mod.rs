@@ -211,8 +211,8 @@ impl Runner {
         Ok((plan, source))
     }
 
-    /// Executions `resume` should pick up now: incomplete ones that are due,
-    /// and running ones whose process is gone.
+    /// Executions `resume` should pick up now: incomplete, waiting and
+    /// decided ones that are due, and running ones whose process is gone.
     pub async fn due(&self) -> Result<Vec<ExecutionSummary>, RunnerError> {
         let candidates = self.store.resumable((self.now)()).await?;
         Ok(candidates

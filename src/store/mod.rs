@@ -212,7 +212,8 @@ pub trait Store: Send + Sync {
     ) -> Result<Option<u32>, StoreError>;
 
     /// Executions to resume: every `running` one (the caller checks its owner
-    /// is gone) and every `incomplete` one whose retry time has come.
+    /// is gone), and every `incomplete`, `waiting` (a deadline or a delay's
+    /// end) or decided-and-queued one whose time has come.
     async fn resumable(&self, now: DateTime<Utc>) -> Result<Vec<ExecutionSummary>, StoreError>;
 
     /// Deletes finished executions (succeeded, failed, filtered) older than the
