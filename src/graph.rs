@@ -171,6 +171,17 @@ impl Graph {
                 .unwrap_or("");
                 format!(" {verb} {}", s.name)
             }
+            StepKind::WaitFor(w) => format!(
+                " {} [{}] up to {}",
+                w.event,
+                short(w.key.trim_matches(['{', '}', ' ']), 30),
+                w.timeout
+            ),
+            StepKind::Emit(e) => format!(
+                " {} [{}]",
+                e.event,
+                short(e.key.trim_matches(['{', '}', ' ']), 30)
+            ),
             _ => String::new(),
         };
         let label = format!("{}\n{}{detail}", step.id, step.kind.name());

@@ -273,6 +273,9 @@ pub struct PruneArgs {
     /// Scenario files whose `settings.history` overrides `--older-than` (default: scenarios/).
     #[arg(long)]
     dir: Option<std::path::PathBuf>,
+    /// Delete correlated events received longer ago than this (`wait_for` no longer sees them).
+    #[arg(long, value_parser = parse_duration, default_value = "30d")]
+    event_retention: Duration,
     #[command(flatten)]
     store: StoreArg,
 }
@@ -298,7 +301,13 @@ pub fn prune(args: PruneArgs) -> anyhow::Result<ExitCode> {
         before,
         per_scenario,
     };
-    let deleted = runtime()?.block_on(store.prune(&rule))?;
-    println!("deleted {deleted} execution(s)");
+    let events_before =
+        since(Some(args.event_retention)).context("--event-retention is too long")?;
+    let (deleted, events) = runtime()?.block_on(async {
+        let deleted = store.prune(&rule).await?;
+        let events = store.prune_events(events_before).await?;
+        Ok::<_, scenarist::store::StoreError>((deleted, events))
+    })?;
+    println!("deleted {deleted} execution(s) and {events} event(s)");
     Ok(ExitCode::SUCCESS)
 }

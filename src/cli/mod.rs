@@ -3,6 +3,7 @@
 //! ran and failed (or a validation found problems), 2 usage, input or an invalid scenario.
 
 mod demo;
+mod events;
 mod executions;
 mod input;
 mod list;
@@ -74,6 +75,12 @@ enum Command {
     Approve(review::DecideArgs),
     /// Reject an execution waiting at an approval step.
     Reject(review::DecideArgs),
+    /// Send a correlated event: every execution waiting for it (`wait_for`) goes on.
+    Emit(events::EmitArgs),
+    /// Executions waiting for an event, with the event, key and deadline.
+    Waits(events::ListArgs),
+    /// Recent events, with the executions each resumed.
+    Events(events::ListArgs),
     /// Enrolments, referrals, qualification rate and rewards, with a weekly series.
     Report(report::ReportArgs),
     /// One line per scenario: name, trigger, owner, step count.
@@ -122,6 +129,9 @@ pub fn main() -> ExitCode {
         Command::Approve(args) => review::decide(args, true),
         Command::Reject(args) => review::decide(args, false),
         Command::Report(args) => report::report(args),
+        Command::Emit(args) => events::emit(args),
+        Command::Waits(args) => events::waits(args),
+        Command::Events(args) => events::events(args),
     };
     match result {
         Ok(code) => code,

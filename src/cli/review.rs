@@ -101,7 +101,7 @@ pub fn approvals(args: ApprovalsArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// `3d 4h`, `2h 5m`, `40s`: how long something has waited, for a person.
-fn waited(d: chrono::Duration) -> String {
+pub(super) fn waited(d: chrono::Duration) -> String {
     let s = d.num_seconds().max(0);
     match s {
         0..60 => format!("{s}s"),

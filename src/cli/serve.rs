@@ -28,6 +28,9 @@ pub struct ServeArgs {
     /// Webhooks answer 503 beyond this many queued executions.
     #[arg(long, default_value_t = 10_000)]
     max_queue: u64,
+    /// How long correlated events are kept for `wait_for` steps that start later.
+    #[arg(long, default_value = "30d", value_parser = parse_duration)]
+    event_retention: Duration,
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
     #[command(flatten)]
@@ -51,6 +54,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     config.workers = args.workers.max(1);
     config.grace = args.grace.as_std();
     config.max_queue = args.max_queue;
+    config.event_retention = args.event_retention.as_std();
     config.admin_token = std::env::var("SCENARIST_ADMIN_TOKEN")
         .ok()
         .filter(|t| !t.is_empty());

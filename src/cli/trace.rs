@@ -97,11 +97,25 @@ impl Journal for Trace {
         }
         let _ = writeln!(out);
         if execution.status == ExecutionStatus::Waiting {
-            let review = execution
+            let parked = execution
                 .steps
                 .iter()
-                .any(|r| r.status == StepStatus::Waiting && r.kind == "approval");
-            let _ = if review {
+                .rev()
+                .find(|r| r.status == StepStatus::Waiting);
+            let review = parked.is_some_and(|r| r.kind == "approval");
+            let event = parked.filter(|r| r.kind == "wait_for").and_then(|r| {
+                let input = r.input.as_ref()?;
+                Some((
+                    input.get("event")?.as_str()?.to_owned(),
+                    input.get("key")?.as_str()?.to_owned(),
+                ))
+            });
+            let _ = if let Some((event, key)) = event {
+                writeln!(
+                    out,
+                    "  for the event {event} [{key}]: `scenarist emit {event} {key}` (or the API) resumes it; `scenarist resume` or the daemon wakes it at its deadline"
+                )
+            } else if review {
                 writeln!(
                     out,
                     "  for a review: decide with `scenarist approve {id}` or `scenarist reject {id}`",

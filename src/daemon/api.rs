@@ -30,6 +30,11 @@ pub(super) fn router(shared: Arc<Shared>) -> Router {
         .route("/executions/{id}/reject", post(super::review::reject))
         .route("/approvals", get(super::review::approvals))
         .route("/report", get(super::review::report))
+        .route(
+            "/events",
+            post(super::events::emit).get(super::events::events),
+        )
+        .route("/waits", get(super::events::waits))
         .route_layer(middleware::from_fn_with_state(shared.clone(), admin_token));
     Router::new()
         .route("/hooks/{*path}", any(super::webhook::handle))

@@ -27,6 +27,11 @@ pub struct CodeLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct EventLabels {
+    pub event: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ScenarioLabels {
     pub scenario: String,
 }
@@ -38,6 +43,7 @@ pub struct Metrics {
     pub queue_depth: Gauge,
     pub webhook_responses: Family<CodeLabels, Counter>,
     pub schedule_ticks: Family<ScenarioLabels, Counter>,
+    pub waiting_for_event: Family<EventLabels, Gauge>,
 }
 
 impl Metrics {
@@ -50,6 +56,7 @@ impl Metrics {
         let queue_depth = Gauge::default();
         let webhook_responses = Family::<CodeLabels, Counter>::default();
         let schedule_ticks = Family::<ScenarioLabels, Counter>::default();
+        let waiting_for_event = Family::<EventLabels, Gauge>::default();
         registry.register(
             "executions",
             "Executions that ended, by scenario and status",
@@ -75,13 +82,32 @@ impl Metrics {
             "Schedule ticks that started an execution, by scenario",
             schedule_ticks.clone(),
         );
+        registry.register(
+            "waiting_for_event",
+            "Executions parked at a wait_for step, by event",
+            waiting_for_event.clone(),
+        );
         Metrics {
             registry,
+            waiting_for_event,
             executions,
             step_seconds,
             queue_depth,
             webhook_responses,
             schedule_ticks,
+        }
+    }
+
+    /// Sets the waiting gauge to what the store says; events nobody waits
+    /// for any more go to 0 rather than keeping their last value.
+    pub fn set_waiting(&self, counts: &[(String, u64)]) {
+        self.waiting_for_event.clear();
+        for (event, count) in counts {
+            self.waiting_for_event
+                .get_or_create(&EventLabels {
+                    event: event.clone(),
+                })
+                .set(*count as i64);
         }
     }
 

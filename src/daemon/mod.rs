@@ -6,6 +6,7 @@
 //! queued executions run, executions of the dead process resume.
 
 mod api;
+mod events;
 pub mod metrics;
 mod review;
 mod scenarios;
@@ -50,6 +51,9 @@ pub struct Config {
     pub admin_token: Option<String>,
     /// How often the folder is checked for edits.
     pub reload_every: Duration,
+    /// Correlated events older than this are pruned (a `wait_for` that
+    /// starts later no longer sees them).
+    pub event_retention: Duration,
 }
 
 impl Config {
@@ -65,6 +69,7 @@ impl Config {
             grace: Duration::from_secs(30),
             admin_token: None,
             reload_every: Duration::from_secs(1),
+            event_retention: Duration::from_secs(30 * 24 * 3600),
         }
     }
 }
@@ -94,6 +99,8 @@ pub(crate) struct Shared {
     /// Callers of `respond: after_run` waiting for their execution.
     pub waiters:
         std::sync::Mutex<std::collections::HashMap<Uuid, tokio::sync::oneshot::Sender<Execution>>>,
+    /// When events were last pruned to `config.event_retention`.
+    pub last_event_prune: std::sync::Mutex<Option<chrono::DateTime<chrono::Utc>>>,
 }
 
 impl Shared {
@@ -167,6 +174,7 @@ impl Daemon {
             wake: Notify::new(),
             stopping: AtomicBool::new(false),
             waiters: Default::default(),
+            last_event_prune: Default::default(),
             config,
         });
         // Events accepted before a restart are still queued.

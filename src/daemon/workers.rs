@@ -92,6 +92,10 @@ async fn maintenance(shared: &Arc<Shared>, permits: &Arc<Semaphore>, tasks: &mut
     if let Ok(depth) = shared.store.queue_depth().await {
         shared.metrics.queue_depth.set(depth as i64);
     }
+    if let Ok(waiting) = shared.store.waiting_by_event().await {
+        shared.metrics.set_waiting(&waiting);
+    }
+    prune_events(shared).await;
     let due = match shared.runner.due().await {
         Ok(due) => due,
         Err(e) => {
@@ -115,6 +119,29 @@ async fn maintenance(shared: &Arc<Shared>, permits: &Arc<Semaphore>, tasks: &mut
             }
             drop(permit);
         });
+    }
+}
+
+/// Keeps the event table to its retention; once an hour is plenty.
+async fn prune_events(shared: &Shared) {
+    let now = Utc::now();
+    {
+        let mut last = shared.last_event_prune.lock().expect("prune lock");
+        if last.is_some_and(|t| now - t < chrono::Duration::hours(1)) {
+            return;
+        }
+        *last = Some(now);
+    }
+    let Some(before) = chrono::Duration::from_std(shared.config.event_retention)
+        .ok()
+        .and_then(|d| now.checked_sub_signed(d))
+    else {
+        return;
+    };
+    match shared.store.prune_events(before).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(events = n, "pruned events past their retention"),
+        Err(e) => tracing::warn!(error = %e, "cannot prune events"),
     }
 }
 

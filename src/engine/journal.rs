@@ -15,6 +15,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
+use super::events::{Emitted, EventWait, NewEvent, ReceivedEvent};
 use super::execution::{Execution, StepRecord};
 use super::redact::Redactor;
 
@@ -86,6 +87,13 @@ pub trait Journal: Send + Sync {
         Ok(())
     }
 
+    /// Keeps the state of a step that has not finished (a wait's fixed
+    /// deadline), for the durable side only: a trace shows results, and this
+    /// is not one yet.
+    async fn step_progress(&self, _record: &StepRecord) -> Result<(), JournalError> {
+        Ok(())
+    }
+
     async fn execution_finished(&self, _execution: &Execution) -> Result<(), JournalError> {
         Ok(())
     }
@@ -101,6 +109,26 @@ pub trait Journal: Send + Sync {
     ) -> Result<Value, JournalError> {
         Err(JournalError(
             "no data store is available to this execution".to_owned(),
+        ))
+    }
+
+    /// Commits a correlated event and wakes every execution waiting for it,
+    /// in one transaction (an `emit` step).
+    async fn emit(&self, _event: &NewEvent) -> Result<Emitted, JournalError> {
+        Err(JournalError(
+            "events need a store: this execution has none".to_owned(),
+        ))
+    }
+
+    /// The events a `wait_for` may take, oldest first; when there are none,
+    /// the wait is registered in the same transaction (see [`EventWait`]).
+    async fn await_event(
+        &self,
+        _execution_id: Uuid,
+        _wait: &EventWait,
+    ) -> Result<Vec<ReceivedEvent>, JournalError> {
+        Err(JournalError(
+            "waiting for events needs a store: this execution has none".to_owned(),
         ))
     }
 }
@@ -214,6 +242,10 @@ impl Journal for Tee<'_> {
         self.0.step_finished(record).await
     }
 
+    async fn step_progress(&self, record: &StepRecord) -> Result<(), JournalError> {
+        self.1.step_progress(record).await
+    }
+
     async fn execution_finished(&self, execution: &Execution) -> Result<(), JournalError> {
         self.1.execution_finished(execution).await?;
         self.0.execution_finished(execution).await
@@ -226,6 +258,18 @@ impl Journal for Tee<'_> {
         request: &DataRequest,
     ) -> Result<Value, JournalError> {
         self.1.data(execution_id, step_path, request).await
+    }
+
+    async fn emit(&self, event: &NewEvent) -> Result<Emitted, JournalError> {
+        self.1.emit(event).await
+    }
+
+    async fn await_event(
+        &self,
+        execution_id: Uuid,
+        wait: &EventWait,
+    ) -> Result<Vec<ReceivedEvent>, JournalError> {
+        self.1.await_event(execution_id, wait).await
     }
 }
 

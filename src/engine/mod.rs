@@ -4,7 +4,9 @@
 //! the [`Journal`] and the returned [`Execution`]. It never reads environment
 //! variables itself; callers resolve them into [`RunRequest::env`].
 
+mod correlate;
 mod effects;
+mod events;
 mod execution;
 mod flow;
 mod http;
@@ -21,6 +23,7 @@ use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
 pub use effects::idempotency_key;
+pub use events::{Emitted, EventWait, NewEvent, ReceivedEvent};
 pub use execution::{Execution, ExecutionError, ExecutionStatus, StepRecord, StepStatus};
 pub use journal::{
     apply_in_memory, increment, record_output, DataOp, DataRequest, ExecutionStart, Journal,
@@ -56,6 +59,9 @@ pub struct RunRequest {
     /// The clock `approval` and `delay` steps read (default: the system's);
     /// tests inject one to pass a deadline without sleeping.
     pub clock: Option<fn() -> DateTime<Utc>>,
+    /// The execution whose `emit` event ids this one reuses: a replay's
+    /// original (default: this execution), so a replay never emits twice.
+    pub origin: Option<Uuid>,
 }
 
 /// Where a stopped execution stands: what its journal kept.

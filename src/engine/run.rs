@@ -32,6 +32,7 @@ pub struct Prepared {
     resume: Option<Vec<StepRecord>>,
     vars_overrides: Map<String, Value>,
     clock: fn() -> DateTime<Utc>,
+    origin: Option<Uuid>,
 }
 
 impl Prepared {
@@ -114,6 +115,7 @@ pub(super) fn prepare(plan: &Plan, request: RunRequest) -> Result<Prepared, RunE
         resume,
         vars_overrides: request.vars,
         clock: request.clock.unwrap_or(Utc::now),
+        origin: request.origin,
     })
 }
 
@@ -182,6 +184,11 @@ pub(super) struct Interpreter<'a> {
     /// `approval` and `delay` steps that were waiting when the execution was parked.
     pub(super) waiting: HashMap<String, StepRecord>,
     pub(super) clock: fn() -> DateTime<Utc>,
+    /// Whose ids `emit` steps reuse: this execution, or a replay's original.
+    pub(super) origin: Uuid,
+    /// Events already taken by this execution's `wait_for` steps: one
+    /// execution takes any one event at most once.
+    pub(super) taken_events: Mutex<std::collections::HashSet<Uuid>>,
     resuming: bool,
     vars_overrides: Map<String, Value>,
     /// One reading of both clocks: step start times are derived from it, which
@@ -208,7 +215,13 @@ impl<'a> Interpreter<'a> {
         let mut records = Vec::with_capacity(plan.steps.len());
         let mut settled = HashMap::new();
         let mut waiting = HashMap::new();
+        let mut taken_events = std::collections::HashSet::new();
         for record in prepared.resume.unwrap_or_default() {
+            if record.kind == "wait_for" {
+                if let Some(id) = record.output.get("event_id").and_then(Value::as_str) {
+                    taken_events.extend(Uuid::parse_str(id).ok());
+                }
+            }
             if is_settled(plan, &record) {
                 records.push(record.clone());
                 settled.insert(record.path.clone(), record);
@@ -228,6 +241,8 @@ impl<'a> Interpreter<'a> {
             settled,
             waiting,
             clock: prepared.clock,
+            origin: prepared.origin.unwrap_or(prepared.execution_id),
+            taken_events: Mutex::new(taken_events),
             resuming,
             vars_overrides: prepared.vars_overrides,
             epoch: (Utc::now(), Instant::now()),
@@ -460,6 +475,8 @@ impl<'a> Interpreter<'a> {
             PlanKind::Record(record) => Box::pin(self.record_event(&run, record, ctx)).await,
             PlanKind::Approval(approval) => Box::pin(self.approval(&run, approval, ctx)).await,
             PlanKind::Delay(duration) => Box::pin(self.delay(&run, *duration, ctx)).await,
+            PlanKind::WaitFor(wait) => Box::pin(self.wait_for(&run, wait, ctx)).await,
+            PlanKind::Emit(emit) => Box::pin(self.emit(&run, emit, ctx)).await,
             PlanKind::Router(router) => {
                 let result = match step.timeout {
                     None => Ok(Box::pin(self.router(&run, router, ctx)).await),

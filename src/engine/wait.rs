@@ -21,11 +21,11 @@ use crate::plan::{ApprovalPlan, RecordPlan};
 pub const APPROVED: &str = "approved";
 pub const REJECTED: &str = "rejected";
 
-fn timestamp(at: DateTime<Utc>) -> String {
+pub(super) fn timestamp(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
-fn as_text(value: &Value) -> String {
+pub(super) fn as_text(value: &Value) -> String {
     match value {
         Value::String(s) => s.clone(),
         Value::Null => String::new(),
@@ -35,7 +35,7 @@ fn as_text(value: &Value) -> String {
 
 impl Interpreter<'_> {
     /// When the step at `path` started waiting: now, or what its record says.
-    fn waiting_since(&self, path: &str, now: DateTime<Utc>) -> DateTime<Utc> {
+    pub(super) fn waiting_since(&self, path: &str, now: DateTime<Utc>) -> DateTime<Utc> {
         self.waiting
             .get(path)
             .and_then(|r| r.input.as_ref())
@@ -47,7 +47,7 @@ impl Interpreter<'_> {
     }
 
     /// Journals the step as waiting and parks the execution until `until`.
-    async fn park(
+    pub(super) async fn park(
         &self,
         run: &StepRun<'_>,
         input: Value,

@@ -237,3 +237,56 @@ pub struct RecordStep {
     /// Anything else worth keeping with the event.
     pub data: Option<Value>,
 }
+
+/// Waits until a correlated event arrives (`emit`, `scenarist emit`, `POST
+/// /api/events`): the milestone that qualifies a referral, weeks later. The
+/// execution waits in the store (status `waiting`) and holds no worker; an
+/// event that arrived before the wait started is not lost (see `lookback`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WaitForStep {
+    /// The event's name, e.g. `deal.closed_won` (letters a-z, digits, `_`, `.`, `-`).
+    pub event: String,
+    /// The correlation key (template), e.g. `{{ steps.lead.email }}`.
+    pub key: String,
+    /// Only an event for which this holds is taken; `event` is in scope
+    /// (`{{ event.data.amount }}`). Others are seen and the wait goes on.
+    #[serde(default, rename = "match", skip_serializing_if = "Option::is_none")]
+    pub condition: Option<super::condition::Condition>,
+    /// How long to wait at most (at most 365d). The deadline is fixed when the wait starts.
+    pub timeout: super::values::Duration,
+    /// What a timeout does: `fail` the execution (the default) or `continue`
+    /// with `timed_out: true` in the output.
+    #[serde(default)]
+    pub on_timeout: WaitTimeout,
+    /// Also take events received this long before the wait started, when that
+    /// reaches further back than the execution's own trigger.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lookback: Option<super::values::Duration>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum WaitTimeout {
+    /// The execution fails, naming the step, the event, the key and the deadline.
+    #[default]
+    Fail,
+    /// The execution goes on; the output says `timed_out: true`.
+    Continue,
+}
+
+/// Sends a correlated event: every execution waiting for it (`wait_for` with
+/// the same event and key) is resumed. Output `{ event_id, resumed }`; the
+/// event id is stable per execution and step, so a resumed or replayed
+/// execution never emits it twice.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EmitStep {
+    /// The event's name, e.g. `deal.closed_won`.
+    pub event: String,
+    /// The correlation key (template), e.g. `{{ trigger.body.deal.contact_email }}`.
+    pub key: String,
+    /// What the event carries (expressions allowed); waiters read it as `event.data`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<Value>,
+}

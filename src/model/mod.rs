@@ -17,8 +17,9 @@ use serde_json::Value;
 
 pub use condition::{CompareOp, Comparison, Condition};
 pub use kinds::{
-    ApprovalStep, DelayStep, FailStep, ForEachStep, HttpMethod, HttpStep, OnReject, RecordStep,
-    RespondStep, Route, RouterMode, RouterStep, StoreStep, TimeoutDecision,
+    ApprovalStep, DelayStep, EmitStep, FailStep, ForEachStep, HttpMethod, HttpStep, OnReject,
+    RecordStep, RespondStep, Route, RouterMode, RouterStep, StoreStep, TimeoutDecision,
+    WaitForStep, WaitTimeout,
 };
 pub use step::{Backoff, OnError, RawStep, RetrySpec, Step, StepKind};
 pub use trigger::{CatchUp, Manual, Schedule, Trigger, Webhook, WebhookAuth, WebhookRespond};

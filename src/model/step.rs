@@ -9,8 +9,8 @@ use serde_json::Value;
 
 use super::condition::Condition;
 use super::kinds::{
-    ApprovalStep, DelayStep, FailStep, ForEachStep, HttpStep, RecordStep, RespondStep, RouterStep,
-    StoreStep,
+    ApprovalStep, DelayStep, EmitStep, FailStep, ForEachStep, HttpStep, RecordStep, RespondStep,
+    RouterStep, StoreStep, WaitForStep,
 };
 use super::values::{Duration, StepId};
 
@@ -52,12 +52,16 @@ pub enum StepKind {
     Delay(DelayStep),
     /// Writes a business event for `scenarist report`.
     Record(RecordStep),
+    /// Waits for a correlated event (the milestone that qualifies a referral).
+    WaitFor(WaitForStep),
+    /// Sends a correlated event to the executions waiting for it.
+    Emit(EmitStep),
 }
 
 impl StepKind {
     pub const NAMES: &'static [&'static str] = &[
         "http", "set", "filter", "router", "for_each", "respond", "fail", "store", "approval",
-        "delay", "record",
+        "delay", "record", "wait_for", "emit",
     ];
 
     /// The key that names this kind in YAML.
@@ -74,6 +78,8 @@ impl StepKind {
             StepKind::Approval(_) => "approval",
             StepKind::Delay(_) => "delay",
             StepKind::Record(_) => "record",
+            StepKind::WaitFor(_) => "wait_for",
+            StepKind::Emit(_) => "emit",
         }
     }
 }
@@ -118,7 +124,7 @@ pub enum Backoff {
 #[serde(deny_unknown_fields)]
 #[schemars(
     title = "Step",
-    description = "A step: common fields and exactly one of http, set, filter, router, for_each, respond, fail, store, approval, delay, record."
+    description = "A step: common fields and exactly one of http, set, filter, router, for_each, respond, fail, store, approval, delay, record, wait_for, emit."
 )]
 pub struct RawStep {
     pub id: StepId,
@@ -156,6 +162,10 @@ pub struct RawStep {
     pub delay: Option<DelayStep>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub record: Option<RecordStep>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wait_for: Option<WaitForStep>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub emit: Option<EmitStep>,
 }
 
 impl Default for StepId {
@@ -201,6 +211,12 @@ impl TryFrom<RawStep> for Step {
         }
         if let Some(k) = raw.record {
             kinds.push(StepKind::Record(k));
+        }
+        if let Some(k) = raw.wait_for {
+            kinds.push(StepKind::WaitFor(k));
+        }
+        if let Some(k) = raw.emit {
+            kinds.push(StepKind::Emit(k));
         }
         let kind = match kinds.len() {
             1 => kinds.pop().expect("one kind"),
@@ -257,6 +273,8 @@ impl From<Step> for RawStep {
             StepKind::Approval(k) => raw.approval = Some(k),
             StepKind::Delay(k) => raw.delay = Some(k),
             StepKind::Record(k) => raw.record = Some(k),
+            StepKind::WaitFor(k) => raw.wait_for = Some(k),
+            StepKind::Emit(k) => raw.emit = Some(k),
         }
         raw
     }

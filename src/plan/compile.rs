@@ -12,9 +12,10 @@ use super::condition::Cond;
 use super::expr::{Expr, UNKNOWN_HELPER};
 use super::helpers::HELPER_NAMES;
 use super::{
-    ApprovalPlan, EnvDecl, ForEachPlan, HttpBody, HttpPlan, Plan, PlanKind, PlanStep, RecordPlan,
-    RespondPlan, RetryPolicy, RoutePlan, RouterPlan, ScheduleTrigger, StoreOpPlan, StorePlan,
-    WebhookAuthPlan, WebhookPlan, DEFAULT_IDEMPOTENCY_HEADER, DEFAULT_REQUEST_TIMEOUT,
+    ApprovalPlan, EmitPlan, EnvDecl, ForEachPlan, HttpBody, HttpPlan, Plan, PlanKind, PlanStep,
+    RecordPlan, RespondPlan, RetryPolicy, RoutePlan, RouterPlan, ScheduleTrigger, StoreOpPlan,
+    StorePlan, WaitForPlan, WebhookAuthPlan, WebhookPlan, DEFAULT_IDEMPOTENCY_HEADER,
+    DEFAULT_REQUEST_TIMEOUT,
 };
 use crate::diagnostic::{did_you_mean, Diagnostic};
 use crate::load::{join_index, join_key, LoadedScenario};
@@ -102,6 +103,18 @@ struct Place {
     enclosure: Option<String>,
 }
 
+/// The longest a `wait_for` may wait: a year covers every referral program's window.
+const MAX_WAIT: std::time::Duration = std::time::Duration::from_secs(365 * 24 * 3600);
+
+/// `[a-z0-9_.-]+`: what `wait_for`, `emit` and `scenarist emit` accept as an event name.
+pub fn is_event_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 200
+        && name.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'.' | b'-')
+        })
+}
+
 /// What a step may read at its point in the flow.
 #[derive(Default, Clone)]
 struct Scope {
@@ -110,6 +123,8 @@ struct Scope {
     /// Names bound by enclosing `for_each` steps (`item`, `index` or the `as` name).
     loop_names: Vec<String>,
     in_on_failure: bool,
+    /// Inside a `wait_for`'s `match`: the candidate event is readable as `event`.
+    event_in_scope: bool,
     /// The routes and loops we are inside, named as in [`Place::enclosure`].
     enclosures: Vec<String>,
 }
@@ -310,6 +325,7 @@ impl Compiler<'_> {
                 Some(other) => Some(format!("`execution.{other}` does not exist: the execution has id, scenario and started_at")),
             },
             "error" if scope.in_on_failure => None,
+            "event" if scope.event_in_scope => None,
             "index" if !scope.loop_names.is_empty() => None,
             name if scope.loop_names.iter().any(|n| n == name) => None,
             name => {
@@ -324,6 +340,7 @@ impl Compiler<'_> {
                 let hint = did_you_mean(name, allowed.iter().copied()).map(|s| format!("; did you mean `{s}`?")).unwrap_or_default();
                 let context = match name {
                     "item" | "index" => " (only inside for_each)",
+                    "event" => " (only in a wait_for's `match`)",
                     "error" => " (only inside on_failure)",
                     _ => "",
                 };
@@ -564,7 +581,10 @@ impl Compiler<'_> {
             self.check_retry(retry, &format!("{path}.retry"));
         }
         let mut retry = step.retry.as_ref().map(RetryPolicy::from_spec);
-        if matches!(step.kind, StepKind::Approval(_) | StepKind::Delay(_)) {
+        if matches!(
+            step.kind,
+            StepKind::Approval(_) | StepKind::Delay(_) | StepKind::WaitFor(_)
+        ) {
             let kind = step.kind.name();
             let a = if kind == "approval" { "an" } else { "a" };
             if scope.in_on_failure {
@@ -742,6 +762,23 @@ impl Compiler<'_> {
                 }))
             }
             StepKind::Delay(delay) => PlanKind::Delay(delay.duration.as_std()),
+            StepKind::WaitFor(wait) => PlanKind::WaitFor(Box::new(self.wait_for(
+                wait,
+                &format!("{path}.wait_for"),
+                scope,
+            ))),
+            StepKind::Emit(emit) => {
+                let base = format!("{path}.emit");
+                self.check_event_name(&emit.event, &format!("{base}.event"));
+                PlanKind::Emit(Box::new(EmitPlan {
+                    event: emit.event.clone(),
+                    key: self.expr_str(&emit.key, &format!("{base}.key"), scope),
+                    data: emit
+                        .data
+                        .as_ref()
+                        .map(|v| self.expr(v, &format!("{base}.data"), scope)),
+                }))
+            }
             StepKind::Record(record) => {
                 let base = format!("{path}.record");
                 PlanKind::Record(Box::new(RecordPlan {
@@ -767,6 +804,56 @@ impl Compiler<'_> {
             on_error: step.on_error,
             fallback,
             kind,
+        }
+    }
+
+    fn wait_for(
+        &mut self,
+        wait: &crate::model::WaitForStep,
+        base: &str,
+        scope: &Scope,
+    ) -> WaitForPlan {
+        self.check_event_name(&wait.event, &format!("{base}.event"));
+        let timeout = wait.timeout.as_std();
+        if timeout.is_zero() || timeout > MAX_WAIT {
+            self.error(
+                &format!("{base}.timeout"),
+                format!(
+                    "a wait_for timeout must be more than 0 and at most 365d, found {}",
+                    wait.timeout
+                ),
+            );
+        }
+        if let Some(lookback) = wait.lookback {
+            if lookback.as_std() > MAX_WAIT {
+                self.error(
+                    &format!("{base}.lookback"),
+                    format!("lookback must be at most 365d, found {lookback}"),
+                );
+            }
+        }
+        let mut with_event = scope.clone();
+        with_event.event_in_scope = true;
+        WaitForPlan {
+            event: wait.event.clone(),
+            key: self.expr_str(&wait.key, &format!("{base}.key"), scope),
+            condition: wait
+                .condition
+                .as_ref()
+                .map(|c| self.cond(c, &format!("{base}.match"), &with_event)),
+            timeout,
+            on_timeout: wait.on_timeout,
+            lookback: wait.lookback.map(|d| d.as_std()),
+        }
+    }
+
+    /// Event names are identifiers people type on a command line and search for.
+    fn check_event_name(&mut self, name: &str, path: &str) {
+        if !is_event_name(name) {
+            self.error(
+                path,
+                format!("`{name}` is not an event name: use lowercase letters, digits, `_`, `.` and `-`, e.g. `deal.closed_won`"),
+            );
         }
     }
 

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
-pub use compile::compile;
+pub use compile::{compile, is_event_name};
 pub use condition::{as_number, loose_eq, Cond, Op};
 pub use expr::{registry, ContextPath, EvalError, Expr};
 pub use retry::RetryPolicy;
@@ -108,6 +108,8 @@ pub enum PlanKind {
     Approval(Box<ApprovalPlan>),
     Delay(Duration),
     Record(Box<RecordPlan>),
+    WaitFor(Box<WaitForPlan>),
+    Emit(Box<EmitPlan>),
 }
 
 impl PlanKind {
@@ -124,6 +126,8 @@ impl PlanKind {
             PlanKind::Approval(_) => "approval",
             PlanKind::Delay(_) => "delay",
             PlanKind::Record(_) => "record",
+            PlanKind::WaitFor(_) => "wait_for",
+            PlanKind::Emit(_) => "emit",
         }
     }
 }
@@ -162,6 +166,26 @@ pub struct RecordPlan {
     pub event: Expr,
     pub key: Expr,
     pub value: Option<Expr>,
+    pub data: Option<Expr>,
+}
+
+/// One `wait_for` step: which event, for which key, and until when.
+#[derive(Debug)]
+pub struct WaitForPlan {
+    pub event: String,
+    pub key: Expr,
+    /// Evaluated with `event` in scope.
+    pub condition: Option<Cond>,
+    pub timeout: Duration,
+    pub on_timeout: crate::model::WaitTimeout,
+    pub lookback: Option<Duration>,
+}
+
+/// One `emit` step: a correlated event for the executions waiting on it.
+#[derive(Debug)]
+pub struct EmitPlan {
+    pub event: String,
+    pub key: Expr,
     pub data: Option<Expr>,
 }
 

@@ -55,6 +55,8 @@ pub enum RunnerError {
     },
     #[error("the stored trigger of execution {0} is damaged")]
     DamagedTrigger(Uuid),
+    #[error("{0}")]
+    InvalidEvent(String),
     #[error("execution {id} is not waiting for a review (it is {status}); nothing was changed")]
     NotWaiting { id: Uuid, status: String },
     #[error(
@@ -243,7 +245,7 @@ impl Runner {
                 return Err(RunnerError::NotResumable {
                     id,
                     status: summary.status,
-                    why: "it waits for a decision (`scenarist approve` / `scenarist reject`) or for its delay to end",
+                    why: "it waits for a decision (`scenarist approve` / `scenarist reject`), an event (`scenarist emit`) or for its delay to end",
                 })
             }
             ExecutionStatus::Running => {
@@ -305,6 +307,10 @@ impl Runner {
                 started_at: stored.summary.started_at,
             }),
             clock: Some(self.now),
+            origin: match stored.summary.replay_of {
+                Some(_) => Some(self.origin_of(id, stored.summary.replay_of).await),
+                None => None,
+            },
         };
         let prepared = Engine::prepare(plan, request)?;
         let journal = StoreJournal::new(
@@ -321,6 +327,52 @@ impl Runner {
             .await?)
     }
 
+    /// Commits an event from outside any execution (`scenarist emit`, `POST
+    /// /api/events`) and wakes its waiters; answers once both are durable.
+    pub async fn emit(
+        &self,
+        event: &str,
+        key: &str,
+        data: Value,
+    ) -> Result<crate::engine::Emitted, RunnerError> {
+        if !crate::plan::is_event_name(event) {
+            return Err(RunnerError::InvalidEvent(format!(
+                "`{event}` is not an event name: use lowercase letters, digits, `_`, `.` and `-`, e.g. `deal.closed_won`"
+            )));
+        }
+        if key.is_empty() || key.len() > 1000 {
+            return Err(RunnerError::InvalidEvent(
+                "an event needs a key (1 to 1000 characters), e.g. the lead's email".to_owned(),
+            ));
+        }
+        let now = (self.now)();
+        let event = crate::engine::NewEvent {
+            id: Uuid::now_v7(),
+            event: event.to_owned(),
+            key: key.to_owned(),
+            data,
+            received_at: now,
+            source: None,
+        };
+        Ok(self.store.emit(&event, now).await?)
+    }
+
+    /// The first execution of a replay chain: replays reuse its `emit` event
+    /// ids, so replaying never announces the same milestone twice. A pruned
+    /// ancestor ends the walk.
+    async fn origin_of(&self, id: Uuid, replay_of: Option<Uuid>) -> Uuid {
+        let (mut origin, mut parent) = (id, replay_of);
+        for _ in 0..64 {
+            let Some(next) = parent else { break };
+            origin = next;
+            parent = match self.store.execution(next).await {
+                Ok(Some(stored)) => stored.summary.replay_of,
+                _ => None,
+            };
+        }
+        origin
+    }
+
     /// A new execution of the same scenario version with the same trigger.
     pub async fn replay(&self, id: Uuid, trace: &dyn Journal) -> Result<Execution, RunnerError> {
         let stored = self.load(id).await?;
@@ -329,6 +381,7 @@ impl Runner {
             trigger: trigger_data(&stored.trigger).ok_or(RunnerError::DamagedTrigger(id))?,
             vars: stored.vars.clone(),
             execution_id: Some(Uuid::now_v7()),
+            origin: Some(self.origin_of(id, stored.summary.replay_of).await),
             ..RunRequest::default()
         };
         self.start(&plan, &source, request, trace, Some(id)).await

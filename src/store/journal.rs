@@ -9,7 +9,8 @@ use uuid::Uuid;
 
 use super::{Finish, NewExecution, Store};
 use crate::engine::{
-    DataRequest, Execution, ExecutionStart, ExecutionStatus, Journal, JournalError, StepRecord,
+    DataRequest, Emitted, EventWait, Execution, ExecutionStart, ExecutionStatus, Journal,
+    JournalError, NewEvent, ReceivedEvent, StepRecord,
 };
 
 /// Commits each result of one execution to the store before the engine goes on.
@@ -95,6 +96,10 @@ impl Journal for StoreJournal {
             .map_err(kept)
     }
 
+    async fn step_progress(&self, record: &StepRecord) -> Result<(), JournalError> {
+        self.step_finished(record).await
+    }
+
     async fn execution_finished(&self, execution: &Execution) -> Result<(), JournalError> {
         let next_retry_at = match execution.status {
             ExecutionStatus::Incomplete => self
@@ -128,5 +133,20 @@ impl Journal for StoreJournal {
             .data(execution_id, step_path, request, (self.now)())
             .await
             .map_err(|e| JournalError(e.to_string()))
+    }
+
+    async fn emit(&self, event: &NewEvent) -> Result<Emitted, JournalError> {
+        self.store.emit(event, (self.now)()).await.map_err(kept)
+    }
+
+    async fn await_event(
+        &self,
+        execution_id: Uuid,
+        wait: &EventWait,
+    ) -> Result<Vec<ReceivedEvent>, JournalError> {
+        self.store
+            .await_event(execution_id, wait)
+            .await
+            .map_err(kept)
     }
 }

@@ -15,6 +15,7 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use crate::engine::{DataRequest, ExecutionError, ExecutionStatus, StepRecord};
+pub use crate::engine::{Emitted, EventWait, NewEvent, ReceivedEvent};
 
 pub use journal::StoreJournal;
 pub use sqlite::{Durability, SqliteStore};
@@ -162,6 +163,40 @@ pub enum Decided {
     NotWaiting(String),
 }
 
+/// One execution waiting at a `wait_for` step (`scenarist waits`).
+#[derive(Debug, Clone, Serialize)]
+pub struct WaitingExecution {
+    pub execution_id: Uuid,
+    pub scenario: String,
+    /// The step's path.
+    pub step: String,
+    pub event: String,
+    pub key: String,
+    pub waiting_since: DateTime<Utc>,
+    pub deadline: DateTime<Utc>,
+}
+
+/// Which events (or waits) to list: by name and key, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct EventFilter {
+    pub event: Option<String>,
+    pub key: Option<String>,
+    pub limit: Option<usize>,
+}
+
+/// A kept event and the executions it woke (`scenarist events`).
+#[derive(Debug, Clone, Serialize)]
+pub struct StoredEvent {
+    pub id: Uuid,
+    pub event: String,
+    pub key: String,
+    pub data: Value,
+    pub received_at: DateTime<Utc>,
+    /// The execution whose `emit` step sent it; none for the CLI and the API.
+    pub source: Option<Uuid>,
+    pub resumed: Vec<Uuid>,
+}
+
 /// The one interface every store implements. Each method is one short
 /// transaction; a method returns only once its change is durable.
 #[async_trait]
@@ -269,6 +304,32 @@ pub trait Store: Send + Sync {
         until: DateTime<Utc>,
         scenario: Option<&str>,
     ) -> Result<crate::report::ExecutionCounts, StoreError>;
+
+    /// Commits a correlated event (idempotent by its id) and, in the same
+    /// transaction, wakes every execution waiting for its (event, key): a
+    /// `waiting` one is queued at once; one still running towards its wait is
+    /// marked, and queued when it parks. `now` is the wake time.
+    async fn emit(&self, event: &NewEvent, now: DateTime<Utc>) -> Result<Emitted, StoreError>;
+
+    /// The events a `wait_for` may take (oldest first, a page at a time);
+    /// when there are none, registers the wait in the same transaction.
+    async fn await_event(
+        &self,
+        execution_id: Uuid,
+        wait: &EventWait,
+    ) -> Result<Vec<ReceivedEvent>, StoreError>;
+
+    /// Executions parked at a `wait_for`, oldest wait first.
+    async fn waits(&self, filter: &EventFilter) -> Result<Vec<WaitingExecution>, StoreError>;
+
+    /// Kept events, newest first, with the executions each woke.
+    async fn events(&self, filter: &EventFilter) -> Result<Vec<StoredEvent>, StoreError>;
+
+    /// How many executions wait, per event name: the metrics gauge.
+    async fn waiting_by_event(&self) -> Result<Vec<(String, u64)>, StoreError>;
+
+    /// Deletes events received before `before`; returns how many.
+    async fn prune_events(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
 
     /// Remembers a dedupe key; returns the execution that already holds it, if any.
     async fn dedupe(

@@ -458,7 +458,9 @@ async fn prune_from_the_command_line_keeps_recent_history() {
         .await;
     assert_eq!(pruned.code, 0, "{}", pruned.stderr);
     assert!(
-        pruned.stdout.contains("deleted 0 execution(s)"),
+        pruned
+            .stdout
+            .contains("deleted 0 execution(s) and 0 event(s)"),
         "{}",
         pruned.stdout
     );

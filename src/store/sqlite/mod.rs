@@ -25,6 +25,7 @@ use crate::store::StoreError;
 mod events;
 mod rows;
 mod store_impl;
+mod waits;
 
 /// `PRAGMA application_id` of scenarist stores: "SCNR".
 const APPLICATION_ID: i32 = 0x5343_4E52;
@@ -40,10 +41,11 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("../migrations/0001_init.sql")),
         M::up(include_str!("../migrations/0002_daemon.sql")),
         M::up(include_str!("../migrations/0003_review.sql")),
+        M::up(include_str!("../migrations/0004_events.sql")),
     ])
 }
 
-const KNOWN_SCHEMA: usize = 3;
+const KNOWN_SCHEMA: usize = 4;
 
 /// How hard each commit presses on the disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -15,8 +15,9 @@ use super::rows::{
 use super::SqliteStore;
 use crate::engine::{DataOp, DataRequest, ExecutionStatus, StepRecord, StepStatus};
 use crate::store::{
-    ExecutionFilter, ExecutionSummary, Finish, NewExecution, PruneRule, Store, StoreError,
-    StoredExecution,
+    Emitted, EventFilter, EventWait, ExecutionFilter, ExecutionSummary, Finish, NewEvent,
+    NewExecution, PruneRule, ReceivedEvent, Store, StoreError, StoredEvent, StoredExecution,
+    WaitingExecution,
 };
 
 #[async_trait]
@@ -64,8 +65,15 @@ impl Store for SqliteStore {
 
     async fn record_step(&self, execution_id: Uuid, record: &StepRecord) -> Result<(), StoreError> {
         let record = record.clone();
-        self.call(move |conn| upsert_step(conn, &execution_id.to_string(), &record))
-            .await
+        self.call(move |conn| {
+            let id = execution_id.to_string();
+            upsert_step(conn, &id, &record)?;
+            if record.kind == "wait_for" && record.status != StepStatus::Waiting {
+                super::waits::end_wait(conn, &id, &record.path)?;
+            }
+            Ok(())
+        })
+        .await
     }
 
     async fn finish_execution(&self, execution_id: Uuid, finish: Finish) -> Result<(), StoreError> {
@@ -86,7 +94,12 @@ impl Store for SqliteStore {
                 error_step,
                 error,
             ])?;
-            Ok(())
+            super::waits::settle_waits(
+                conn,
+                &execution_id.to_string(),
+                finish.status == ExecutionStatus::Waiting,
+                finish.finished_at,
+            )
         })
         .await
     }
@@ -450,6 +463,43 @@ impl Store for SqliteStore {
             Ok(last.map(from_micros))
         })
         .await
+    }
+
+    async fn emit(&self, event: &NewEvent, now: DateTime<Utc>) -> Result<Emitted, StoreError> {
+        let event = event.clone();
+        self.call(move |conn| super::waits::emit(conn, &event, now))
+            .await
+    }
+
+    async fn await_event(
+        &self,
+        execution_id: Uuid,
+        wait: &EventWait,
+    ) -> Result<Vec<ReceivedEvent>, StoreError> {
+        let wait = wait.clone();
+        self.call(move |conn| super::waits::await_event(conn, execution_id, &wait))
+            .await
+    }
+
+    async fn waits(&self, filter: &EventFilter) -> Result<Vec<WaitingExecution>, StoreError> {
+        let filter = filter.clone();
+        self.call(move |conn| super::waits::waits(conn, &filter))
+            .await
+    }
+
+    async fn events(&self, filter: &EventFilter) -> Result<Vec<StoredEvent>, StoreError> {
+        let filter = filter.clone();
+        self.call(move |conn| super::waits::events(conn, &filter))
+            .await
+    }
+
+    async fn waiting_by_event(&self) -> Result<Vec<(String, u64)>, StoreError> {
+        self.call(super::waits::waiting_by_event).await
+    }
+
+    async fn prune_events(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        self.call(move |conn| super::waits::prune_events(conn, before))
+            .await
     }
 
     async fn dedupe(
