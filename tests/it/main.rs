@@ -11,5 +11,7 @@ mod robustness;
 mod run_flow;
 mod run_http;
 mod standins;
+mod store_events;
 mod util;
 mod validate;
+mod waits;
