@@ -54,6 +54,9 @@ pub struct Config {
     /// Correlated events older than this are pruned (a `wait_for` that
     /// starts later no longer sees them).
     pub event_retention: Duration,
+    /// The clock deadlines and delays are read from: the system's, or the
+    /// demo's, which jumps ahead to show a 90-day wait ending.
+    pub clock: fn() -> chrono::DateTime<chrono::Utc>,
 }
 
 impl Config {
@@ -70,6 +73,7 @@ impl Config {
             admin_token: None,
             reload_every: Duration::from_secs(1),
             event_retention: Duration::from_secs(30 * 24 * 3600),
+            clock: chrono::Utc::now,
         }
     }
 }
@@ -167,7 +171,7 @@ impl Daemon {
             message: e.to_string(),
         })?;
         let shared = Arc::new(Shared {
-            runner: Runner::new(Engine::new(), store.clone(), env),
+            runner: Runner::new(Engine::new(), store.clone(), env).with_clock(config.clock),
             store,
             scenarios: RwLock::new(Arc::new(scenarios)),
             metrics: metrics::Metrics::new(),

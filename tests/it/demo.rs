@@ -20,7 +20,13 @@ async fn the_demo_issues_each_reward_once_and_the_report_counts_exactly() {
         "olivia approves",
         "sam rejects",
         "-> filtered (the referral is already qualified)",
-        "4 participants enrolled, 5 referred, 3 qualified, 3 rewards issued, 0 issued twice",
+        "4 participants enrolled, 8 referred, 5 qualified, 5 rewards issued, 0 issued twice",
+        "⏸ rosa@umbrella.example    deal.closed_won until",
+        "⏸ sid@hooli.example        deal.closed_won until",
+        "Reward of 1500 EUR to ben@contoso.example for rosa@umbrella.example (deal D-R1, 15000 EUR)",
+        "chat: Referral of sid@hooli.example did not qualify",
+        "✓ referral-journey     succeeded ×2",
+        "stopped by filter `converted`",
         "scenarist approvals --store",
     ] {
         assert!(
@@ -55,12 +61,13 @@ async fn the_demo_issues_each_reward_once_and_the_report_counts_exactly() {
     assert_eq!(report.code, 0, "{}", report.stderr);
     let totals = report.json()["totals"].clone();
     assert_eq!(totals["enrolments"], 4);
-    assert_eq!(totals["referred"], 5);
-    assert_eq!(totals["qualified"], 3);
-    assert_eq!(totals["qualification_rate"], 0.6);
-    assert_eq!(totals["rewards_issued"], 3);
-    // 10% of Lee's 4,000 and Noah's 25,000 deals, and Pat's fixed 50.
-    assert_eq!(totals["rewards_value"], 2950.0);
+    assert_eq!(totals["referred"], 8);
+    assert_eq!(totals["qualified"], 5);
+    assert_eq!(totals["qualification_rate"], 0.625);
+    assert_eq!(totals["rewards_issued"], 5);
+    // 10% of Lee's 4,000 and Noah's 25,000 deals, Pat's fixed 50, and the
+    // journeys' 10% of Quinn's 3,000 and Rosa's 15,000.
+    assert_eq!(totals["rewards_value"], 4750.0);
     assert_eq!(totals["waiting_for_review"], 0);
     assert_eq!(totals["failed"], 0);
     assert_eq!(totals["incomplete"], 0);
@@ -81,6 +88,37 @@ async fn the_demo_issues_each_reward_once_and_the_report_counts_exactly() {
     assert_eq!(totals["enrolments"], 0);
     assert_eq!(totals["qualified"], 2);
     assert_eq!(totals["rewards_value"], 2900.0);
+
+    // The journeys: Quinn's took the early event, Rosa's waited, Sid's timed out.
+    let journeys = Scenarist::new()
+        .env("SCENARIST_STORE", store.clone())
+        .args([
+            "report",
+            "--scenario",
+            "referral-journey",
+            "--format",
+            "json",
+        ])
+        .run()
+        .await;
+    assert_eq!(journeys.json()["totals"]["qualified"], 2);
+    let waits = Scenarist::new()
+        .env("SCENARIST_STORE", store.clone())
+        .args(["waits", "--output", "json"])
+        .run()
+        .await;
+    assert_eq!(waits.json(), json!([]), "no wait is left over");
+    let events = Scenarist::new()
+        .env("SCENARIST_STORE", store.clone())
+        .args(["events", "--event", "deal.closed_won", "--output", "json"])
+        .run()
+        .await
+        .json();
+    let events = events.as_array().unwrap();
+    assert_eq!(events.len(), 2, "{events:?}");
+    assert!(events
+        .iter()
+        .all(|e| e["resumed"].as_array().unwrap().len() <= 1));
 
     let rejected = Scenarist::new()
         .env("SCENARIST_STORE", store.clone())

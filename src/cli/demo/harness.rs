@@ -46,6 +46,7 @@ impl Harness {
         config.admin_token = Some(ADMIN_TOKEN.to_owned());
         config.workers = 4;
         config.grace = Duration::from_secs(5);
+        config.clock = super::journey::now;
         let (daemon, problems) = Daemon::start_on(listener, config, store.clone(), env.clone())
             .await
             .context("cannot start the daemon")?;

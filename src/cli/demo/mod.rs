@@ -4,9 +4,11 @@
 //! tool, runs the daemon on the example scenarios in `scenarios/` against
 //! them, plays a realistic week of events through webhooks (with a duplicate
 //! webhook, a flaky 503 and a replay), reviews two large rewards, and ends
-//! with the report and the commands to look at what happened.
+//! with the report and the commands to look at what happened. Chapter 6
+//! (`journey.rs`) plays correlated waits, including a 90-day timeout.
 
 mod harness;
+mod journey;
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -276,6 +278,8 @@ async fn story(h: &Harness, url: &str) -> anyhow::Result<ExitCode> {
         say(&format!("chat: {message}"));
     }
 
+    journey::play(h).await?;
+
     chapter("The report (`scenarist report`)");
     let until = Utc::now() + chrono::Duration::seconds(1);
     let request = ReportRequest {
@@ -309,6 +313,8 @@ async fn story(h: &Harness, url: &str) -> anyhow::Result<ExitCode> {
         lee.id
     ));
     say(&format!("scenarist approvals {store_flag}"));
+    say(&format!("scenarist waits {store_flag}"));
+    say(&format!("scenarist events {store_flag}"));
     say(&format!("scenarist report --chart report.svg {store_flag}"));
     say("scenarist graph scenarios/qualify-closed-won.yaml");
 
