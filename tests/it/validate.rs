@@ -33,7 +33,7 @@ async fn every_invalid_fixture_has_a_located_message() {
 async fn the_example_scenarios_are_valid() {
     let out = Scenarist::new().args(["validate"]).run().await;
     assert_eq!(out.code, 0, "{}", out.stderr);
-    assert!(out.stderr.contains("7 scenarios valid"), "{}", out.stderr);
+    assert!(out.stderr.contains("9 scenarios valid"), "{}", out.stderr);
 }
 
 #[tokio::test]
@@ -75,7 +75,7 @@ async fn all_problems_of_a_file_are_reported_at_once() {
     assert_eq!(out.code, 1);
     assert!(
         out.stderr
-            .contains("2 problems in 2 files; 7 scenarios valid"),
+            .contains("2 problems in 2 files; 9 scenarios valid"),
         "{}",
         out.stderr
     );
@@ -169,7 +169,7 @@ async fn list_shows_one_line_per_scenario() {
     let out = Scenarist::new().args(["list"]).run().await;
     assert_eq!(out.code, 0, "{}", out.stderr);
     let lines: Vec<&str> = out.stdout.lines().collect();
-    assert_eq!(lines.len(), 8, "{}", out.stdout);
+    assert_eq!(lines.len(), 10, "{}", out.stdout);
     assert!(lines[0].starts_with("NAME"));
     assert!(out.stdout.contains("qualify-closed-won"));
     assert!(out.stdout.contains("webhook POST /hooks/crm/deal-updated"));
