@@ -87,6 +87,7 @@ async fn decide(
         Err(
             e @ (RunnerError::NotWaiting { .. }
             | RunnerError::WaitsForDelay { .. }
+            | RunnerError::WaitsForEvent { .. }
             | RunnerError::NotResumable { .. }),
         ) => error(StatusCode::CONFLICT, e.to_string()),
         Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),

@@ -63,6 +63,13 @@ pub enum RunnerError {
         "execution {id} waits for a delay until {until}, not for a review; nothing was changed"
     )]
     WaitsForDelay { id: Uuid, until: String },
+    #[error("execution {id} waits for the event {event} [{key}] until {until}, not for a review; nothing was changed (`scenarist emit {event} {key}` sends it)")]
+    WaitsForEvent {
+        id: Uuid,
+        event: String,
+        key: String,
+        until: String,
+    },
     #[error("`{by}` may not decide execution {id}: its approvers are {}; nothing was changed", .approvers.join(", "))]
     NotAnApprover {
         id: Uuid,

@@ -117,6 +117,22 @@ impl Runner {
                     )))
                 })
             }
+            Some(r) if r.kind == "wait_for" => {
+                let field = |name: &str| {
+                    r.input
+                        .as_ref()
+                        .and_then(|i| i.get(name))
+                        .and_then(Value::as_str)
+                        .unwrap_or("?")
+                        .to_owned()
+                };
+                Err(RunnerError::WaitsForEvent {
+                    id,
+                    event: field("event"),
+                    key: field("key"),
+                    until: field("deadline"),
+                })
+            }
             Some(r) => Err(RunnerError::WaitsForDelay {
                 id,
                 until: r

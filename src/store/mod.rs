@@ -313,6 +313,12 @@ pub trait Store: Send + Sync {
 
     /// The events a `wait_for` may take (oldest first, a page at a time);
     /// when there are none, registers the wait in the same transaction.
+    ///
+    /// `emit` and `await_event` must be serialised per (event, key): SQLite's
+    /// one writer does it; a backend with concurrent writers (PostgreSQL, at
+    /// READ COMMITTED) must take a lock on the pair in both, e.g.
+    /// `pg_advisory_xact_lock(hashtextextended(event || key, 0))`, or an event
+    /// and a wait committed at the same moment could each miss the other.
     async fn await_event(
         &self,
         execution_id: Uuid,

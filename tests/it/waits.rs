@@ -195,6 +195,15 @@ async fn a_wait_resumes_once_on_an_event_from_the_cli_and_from_the_api() {
         world.qualified().await.is_empty(),
         "nothing before the deal"
     );
+    let approve = world.cli().args(["approve", &lee]).run().await;
+    assert_ne!(approve.code, 0);
+    assert!(
+        approve
+            .stderr
+            .contains("waits for the event deal.closed_won [lee@bigco.example]"),
+        "{}",
+        approve.stderr
+    );
 
     let emitted = world
         .emit(
