@@ -9,7 +9,8 @@ use scenarist::store::{self, Store, DEFAULT_STORE_URL};
 #[derive(Args, Clone)]
 pub struct StoreArg {
     /// Where executions are kept: sqlite://PATH, or memory for a throwaway run.
-    #[arg(long = "store", env = "SCENARIST_STORE", default_value = DEFAULT_STORE_URL, value_name = "URL")]
+    // `hide_env_values`: the value of SCENARIST_STORE may hold a password.
+    #[arg(long = "store", env = "SCENARIST_STORE", hide_env_values = true, default_value = DEFAULT_STORE_URL, value_name = "URL")]
     pub url: String,
 }
 

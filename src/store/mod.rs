@@ -354,10 +354,15 @@ pub fn open(url: &str) -> Result<SqliteStore, StoreError> {
         return SqliteStore::open_in_memory();
     }
     let Some(rest) = url.strip_prefix("sqlite://") else {
+        let postgres = url.starts_with("postgres://") || url.starts_with("postgresql://");
         return Err(StoreError::Url {
-            url: url.to_owned(),
-            message: "use sqlite://PATH (e.g. sqlite://.scenarist/scenarist.db) or memory"
-                .to_owned(),
+            url: without_password(url),
+            message: if postgres {
+                "this version keeps its store in SQLite only; use sqlite://PATH or memory"
+            } else {
+                "use sqlite://PATH (e.g. sqlite://.scenarist/scenarist.db) or memory"
+            }
+            .to_owned(),
         });
     };
     let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
@@ -381,4 +386,52 @@ pub fn open(url: &str) -> Result<SqliteStore, StoreError> {
         }
     }
     SqliteStore::open(std::path::Path::new(path), sync)
+}
+
+/// A store URL fit to show: `scheme://user:PASSWORD@host` becomes
+/// `scheme://user:***@host`, so errors and logs never carry the password.
+pub fn without_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((user_info, host)) => {
+            let user = user_info
+                .split_once(':')
+                .map_or(user_info, |(user, _)| user);
+            let masked = if user_info.contains(':') {
+                format!("{user}:***")
+            } else {
+                user.to_owned()
+            };
+            format!("{scheme}://{masked}@{host}{tail}")
+        }
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_password;
+
+    #[test]
+    fn passwords_in_store_urls_are_masked() {
+        assert_eq!(
+            without_password("postgres://ops:s3cr%40t@db.internal:5432/scenarist?schema=a"),
+            "postgres://ops:***@db.internal:5432/scenarist?schema=a"
+        );
+        assert_eq!(
+            without_password("postgres://ops@db/x"),
+            "postgres://ops@db/x"
+        );
+        assert_eq!(without_password("sqlite://a/b.db"), "sqlite://a/b.db");
+        assert_eq!(without_password("memory"), "memory");
+        let refused = super::open("postgresql://u:hunter22@h/db")
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(!refused.contains("hunter22"), "{refused}");
+    }
 }

@@ -160,3 +160,35 @@ async fn absurd_periods_are_clear_errors_not_panics() {
         assert!(!out.stderr.contains("panicked"), "{args:?}: {}", out.stderr);
     }
 }
+
+#[tokio::test]
+async fn a_password_in_the_store_url_appears_neither_in_help_nor_in_errors() {
+    let url = "postgres://ops:hunter22-secret@127.0.0.1:1/scenarist";
+    for args in [
+        vec!["waits", "--help"],
+        vec!["waits"],
+        vec!["executions", "list"],
+    ] {
+        let out = Scenarist::new()
+            .env("SCENARIST_STORE", url)
+            .args(args.clone())
+            .run()
+            .await;
+        assert!(
+            !out.stdout.contains("hunter22") && !out.stderr.contains("hunter22"),
+            "{args:?}:\n{}\n{}",
+            out.stdout,
+            out.stderr
+        );
+    }
+    let refused = Scenarist::new()
+        .args(["emit", "deal.won", "lee", "--store", url])
+        .run()
+        .await;
+    assert_eq!(refused.code, 2);
+    assert!(
+        refused.stderr.contains("ops:***@127.0.0.1:1"),
+        "{}",
+        refused.stderr
+    );
+}
