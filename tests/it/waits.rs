@@ -137,16 +137,21 @@ impl World {
     }
 }
 
-async fn signup(daemon: &Served, email: &str) -> String {
+/// POSTs a webhook and returns the execution id of its 202.
+async fn hook(daemon: &Served, path: &str, body: Value) -> String {
     let response = reqwest::Client::new()
-        .post(format!("{}/hooks/signup", daemon.url))
-        .json(&json!({ "email": email }))
+        .post(format!("{}/hooks/{path}", daemon.url))
+        .json(&body)
         .send()
         .await
         .unwrap();
     assert_eq!(response.status(), 202);
     let body: Value = response.json().await.unwrap();
     body["execution_id"].as_str().unwrap().to_owned()
+}
+
+async fn signup(daemon: &Served, email: &str) -> String {
+    hook(daemon, "signup", json!({ "email": email })).await
 }
 
 async fn api_emit(daemon: &Served, event: &str, key: &str, data: Value) -> Value {
@@ -436,16 +441,7 @@ async fn deadlines_pass_while_the_daemon_is_stopped_and_are_kept_after_the_resta
     world.write("strict.yaml", &strict);
     let daemon = world.serve().await;
     let lenient = signup(&daemon, "lee@bigco.example").await;
-    let response = reqwest::Client::new()
-        .post(format!("{}/hooks/strict", daemon.url))
-        .json(&json!({ "email": "kim@bigco.example" }))
-        .send()
-        .await
-        .unwrap();
-    let strict_id = response.json::<Value>().await.unwrap()["execution_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let strict_id = hook(&daemon, "strict", json!({ "email": "kim@bigco.example" })).await;
     until_waiting(&world, &lenient).await;
     until_waiting(&world, &strict_id).await;
     let deadline = world.waits(&["--key", "kim@bigco.example"]).await[0]["deadline"].clone();
@@ -548,16 +544,12 @@ async fn a_resumed_or_replayed_execution_does_not_emit_twice() {
     let daemon = world.serve().await;
     let lee = signup(&daemon, "lee@bigco.example").await;
     until_waiting(&world, &lee).await;
-    let response = reqwest::Client::new()
-        .post(format!("{}/hooks/deal", daemon.url))
-        .json(&json!({ "email": "lee@bigco.example", "amount": 4000 }))
-        .send()
-        .await
-        .unwrap();
-    let deal = response.json::<Value>().await.unwrap()["execution_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let deal = hook(
+        &daemon,
+        "deal",
+        json!({ "email": "lee@bigco.example", "amount": 4000 }),
+    )
+    .await;
     world.wait_status(&lee, "succeeded", 20).await;
     daemon.stop().await;
 
