@@ -15,3 +15,4 @@ mod store_events;
 mod util;
 mod validate;
 mod waits;
+mod waits_util;
