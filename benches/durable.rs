@@ -41,7 +41,7 @@ fn bench(c: &mut Criterion) {
     };
     let dir = tempfile::tempdir().expect("temp dir");
     let url = format!("sqlite://{}", dir.path().join("bench.db").display());
-    let store: Arc<dyn Store> = Arc::new(store::open(&url).expect("store"));
+    let store: Arc<dyn Store> = store::open(&url).expect("store");
     let runner = Runner::new(Engine::new(), store, HashMap::new());
     let engine = Engine::new();
     let runtime = tokio::runtime::Builder::new_multi_thread()

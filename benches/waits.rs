@@ -101,7 +101,7 @@ fn main() {
     let plan = scenarist::plan::compile(&loaded).expect("compiles");
     let dir = tempfile::tempdir().expect("temp dir");
     let url = format!("sqlite://{}", dir.path().join("waits.db").display());
-    let store: Arc<dyn Store> = Arc::new(store::open(&url).expect("store"));
+    let store: Arc<dyn Store> = store::open(&url).expect("store");
     let runner = Runner::new(Engine::new(), store.clone(), HashMap::new());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -16,7 +16,7 @@ pub struct StoreArg {
 
 impl StoreArg {
     pub fn open(&self) -> anyhow::Result<Arc<dyn Store>> {
-        Ok(Arc::new(store::open(&self.url)?))
+        Ok(store::open(&self.url)?)
     }
 
     /// A runner on this store, reading declared env values from the process environment.

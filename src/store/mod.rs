@@ -349,7 +349,11 @@ pub trait Store: Send + Sync {
 }
 
 /// Opens the store a URL names: `sqlite://PATH` or `memory`.
-pub fn open(url: &str) -> Result<SqliteStore, StoreError> {
+pub fn open(url: &str) -> Result<std::sync::Arc<dyn Store>, StoreError> {
+    Ok(std::sync::Arc::new(open_sqlite(url)?))
+}
+
+fn open_sqlite(url: &str) -> Result<SqliteStore, StoreError> {
     if url == "memory" || url == "sqlite::memory:" {
         return SqliteStore::open_in_memory();
     }

@@ -100,7 +100,7 @@ steps:
 "#,
         uri = server.uri()
     ));
-    let store: Arc<dyn Store> = Arc::new(store::open("memory").unwrap());
+    let store: Arc<dyn Store> = store::open("memory").unwrap();
     let runner = runner(store.clone(), BREAK_CLOCK::now);
 
     let first = runner
@@ -178,7 +178,7 @@ steps:
     fail: { message: "the referral engine refused" }
 "#,
     );
-    let store: Arc<dyn Store> = Arc::new(store::open("memory").unwrap());
+    let store: Arc<dyn Store> = store::open("memory").unwrap();
     let runner = runner(store, EXHAUST_CLOCK::now);
     let first = runner
         .start(&plan, &source, request(json!({})), &NoJournal, None)
@@ -226,7 +226,7 @@ steps:
     store: { name: counters, get: rewards }
 "#,
     );
-    let store: Arc<dyn Store> = Arc::new(store::open("memory").unwrap());
+    let store: Arc<dyn Store> = store::open("memory").unwrap();
     let runner = runner(store, DATA_CLOCK::now);
     let body = json!({ "referral": "r-1", "at": "2026-11-01" });
     let run = runner
@@ -295,7 +295,7 @@ steps:
     store: { name: c, increment: k }
 "#,
     );
-    let store: Arc<dyn Store> = Arc::new(store::open("memory").unwrap());
+    let store: Arc<dyn Store> = store::open("memory").unwrap();
     let runner = Runner::new(Engine::new(), store, HashMap::new());
     let run = runner
         .start(&plan, &source, request(json!({})), &NoJournal, None)
@@ -315,7 +315,7 @@ async fn prune_deletes_old_finished_executions_and_keeps_incomplete_ones() {
         compile("name: stuck\nsteps:\n  - id: a\n    on_error: break\n    fail: { message: no }\n");
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("s.db").display());
-    let store: Arc<dyn Store> = Arc::new(store::open(&url).unwrap());
+    let store: Arc<dyn Store> = store::open(&url).unwrap();
     let runner = Runner::new(Engine::new(), store.clone(), HashMap::new());
     for _ in 0..3 {
         runner
@@ -372,7 +372,7 @@ steps:
     let (reader, reader_source) = compile(
         "name: reader\nsteps:\n  - id: read\n    store: { name: counters, get: rewards }\n",
     );
-    let store: Arc<dyn Store> = Arc::new(store::open("memory").unwrap());
+    let store: Arc<dyn Store> = store::open("memory").unwrap();
     let runner = Runner::new(Engine::new(), store, HashMap::new());
     let first = runner
         .start(&plan, &source, request(json!({})), &NoJournal, None)

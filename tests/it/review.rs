@@ -309,7 +309,7 @@ async fn an_unanswered_approval_times_out_as_configured() {
     let start = DateTime::from_timestamp_micros(Utc::now().timestamp_micros()).unwrap();
     set_now(start);
     let server = rewards_server().await;
-    let store: Arc<dyn Store> = Arc::new(store::open("memory").unwrap());
+    let store: Arc<dyn Store> = store::open("memory").unwrap();
     let runner = Runner::new(Engine::new(), store, HashMap::new()).with_clock(now);
     for (on_timeout, expected, sent) in [
         ("reject", ExecutionStatus::Rejected, 0),
@@ -390,7 +390,7 @@ steps:
     record: { event: referred, key: "{{ trigger.body.email }}" }
 "#;
     let plan = compile(yaml);
-    let store: Arc<dyn Store> = Arc::new(store::open("memory").unwrap());
+    let store: Arc<dyn Store> = store::open("memory").unwrap();
     let runner = Runner::new(Engine::new(), store.clone(), HashMap::new()).with_clock(now);
     let first = start_waiting(&runner, &plan, yaml, json!({ "email": "f@x.io" })).await;
     assert_eq!(first.status, ExecutionStatus::Waiting);
@@ -557,7 +557,7 @@ async fn a_decision_kept_before_a_crash_is_carried_out_by_resume() {
     let _one = CLOCK_LOCK.lock().await;
     set_now(DateTime::from_timestamp_micros(Utc::now().timestamp_micros()).unwrap());
     let server = rewards_server().await;
-    let store: Arc<dyn Store> = Arc::new(store::open("memory").unwrap());
+    let store: Arc<dyn Store> = store::open("memory").unwrap();
     let runner = Runner::new(Engine::new(), store, HashMap::new()).with_clock(now);
     let yaml = reward_scenario(&server.uri(), "");
     let plan = compile(&yaml);

@@ -197,6 +197,6 @@ async fn every_check(store: Arc<dyn Store>) {
 async fn sqlite_keeps_events_and_wakes_waits() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("s.db").display());
-    let store: Arc<dyn Store> = Arc::new(store::open(&url).unwrap());
+    let store: Arc<dyn Store> = store::open(&url).unwrap();
     every_check(store).await;
 }

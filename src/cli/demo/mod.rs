@@ -68,7 +68,7 @@ pub fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        let store: Arc<dyn Store> = Arc::new(store::open(&url)?);
+        let store: Arc<dyn Store> = store::open(&url)?;
         let mut harness = Harness::start(dir, store.clone()).await?;
         let result = story(&harness, &url).await;
         harness.shutdown().await;
