@@ -6,6 +6,7 @@
 //! same trait. The engine never sees SQL: it talks to [`StoreJournal`].
 
 mod journal;
+mod postgres;
 mod sqlite;
 
 use async_trait::async_trait;
@@ -18,7 +19,17 @@ use crate::engine::{DataRequest, ExecutionError, ExecutionStatus, StepRecord};
 pub use crate::engine::{Emitted, EventWait, NewEvent, ReceivedEvent};
 
 pub use journal::StoreJournal;
+pub use postgres::PgStore;
 pub use sqlite::{Durability, SqliteStore};
+
+/// A step kind's name as the engine's records hold it (`&'static str`).
+pub(crate) fn kind_name(text: &str) -> &'static str {
+    crate::model::StepKind::NAMES
+        .iter()
+        .find(|k| **k == text)
+        .copied()
+        .unwrap_or("unknown")
+}
 
 /// Where the store lives when neither `--store` nor `SCENARIST_STORE` says.
 pub const DEFAULT_STORE_URL: &str = "sqlite://.scenarist/scenarist.db";
@@ -350,6 +361,9 @@ pub trait Store: Send + Sync {
 
 /// Opens the store a URL names: `sqlite://PATH` or `memory`.
 pub fn open(url: &str) -> Result<std::sync::Arc<dyn Store>, StoreError> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Ok(std::sync::Arc::new(PgStore::open(url)?));
+    }
     Ok(std::sync::Arc::new(open_sqlite(url)?))
 }
 
@@ -358,15 +372,9 @@ fn open_sqlite(url: &str) -> Result<SqliteStore, StoreError> {
         return SqliteStore::open_in_memory();
     }
     let Some(rest) = url.strip_prefix("sqlite://") else {
-        let postgres = url.starts_with("postgres://") || url.starts_with("postgresql://");
         return Err(StoreError::Url {
             url: without_password(url),
-            message: if postgres {
-                "this version keeps its store in SQLite only; use sqlite://PATH or memory"
-            } else {
-                "use sqlite://PATH (e.g. sqlite://.scenarist/scenarist.db) or memory"
-            }
-            .to_owned(),
+            message: "use sqlite://PATH (e.g. sqlite://.scenarist/scenarist.db), postgres://USER[:PASSWORD]@HOST[:PORT]/DB[?schema=NAME] or memory".to_owned(),
         });
     };
     let (path, query) = rest.split_once('?').unwrap_or((rest, ""));

@@ -31,7 +31,8 @@ const DEMO_STORE: &str = ".scenarist/demo.db";
 
 #[derive(Args)]
 pub struct DemoArgs {
-    /// Keep the demo's history here (sqlite://PATH); the file is replaced.
+    /// Keep the demo's history here: sqlite://PATH (the file is replaced), or
+    /// postgres://USER@HOST/DB?schema=NAME (a schema without executions).
     #[arg(long, value_name = "URL")]
     store: Option<String>,
 }
@@ -52,15 +53,18 @@ pub fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let url = args
         .store
         .unwrap_or_else(|| format!("sqlite://{DEMO_STORE}"));
-    let path = url
-        .strip_prefix("sqlite://")
-        .context("the demo keeps its history in a file: give --store sqlite://PATH")?
-        .to_owned();
-    for stale in [path.clone(), format!("{path}-wal"), format!("{path}-shm")] {
-        match std::fs::remove_file(&stale) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e).with_context(|| format!("cannot replace {stale}")),
+    let postgres = url.starts_with("postgres://") || url.starts_with("postgresql://");
+    if !postgres {
+        let path = url
+            .strip_prefix("sqlite://")
+            .context("the demo keeps its history in sqlite://PATH or postgres://...")?
+            .to_owned();
+        for stale in [path.clone(), format!("{path}-wal"), format!("{path}-shm")] {
+            match std::fs::remove_file(&stale) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e).with_context(|| format!("cannot replace {stale}")),
+            }
         }
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -69,6 +73,18 @@ pub fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
         .build()?;
     runtime.block_on(async {
         let store: Arc<dyn Store> = store::open(&url)?;
+        if postgres {
+            let any = scenarist::store::ExecutionFilter {
+                limit: Some(1),
+                ..Default::default()
+            };
+            if !store.list(&any).await?.is_empty() {
+                bail!(
+                    "{} already holds executions: the demo needs a schema of its own, e.g. add ?schema=scenarist_demo (a new one is created)",
+                    scenarist::store::without_password(&url)
+                );
+            }
+        }
         let mut harness = Harness::start(dir, store.clone()).await?;
         let result = story(&harness, &url).await;
         harness.shutdown().await;
@@ -85,8 +101,9 @@ async fn story(h: &Harness, url: &str) -> anyhow::Result<ExitCode> {
     ));
     say("(they imitate the real systems offline; see src/standins/). The daemon serves the");
     say(&format!(
-        "scenarios at {} and keeps every execution in {url}.",
-        h.base
+        "scenarios at {} and keeps every execution in {}.",
+        h.base,
+        scenarist::store::without_password(url)
     ));
 
     chapter("1. Enrolment: new CRM customers and a website sign-up get their referral links");
@@ -306,7 +323,7 @@ async fn story(h: &Harness, url: &str) -> anyhow::Result<ExitCode> {
     ));
 
     chapter("Look around");
-    let store_flag = format!("--store {url}");
+    let store_flag = format!("--store {}", scenarist::store::without_password(url));
     say(&format!("scenarist executions list {store_flag}"));
     say(&format!(
         "scenarist executions show {} {store_flag}",

@@ -7,7 +7,6 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use crate::engine::{ExecutionStatus, StepRecord};
-use crate::model::StepKind;
 use crate::store::{ExecutionSummary, NewExecution, StoreError, StoredExecution};
 
 pub(super) fn micros(time: DateTime<Utc>) -> i64 {
@@ -26,13 +25,7 @@ pub(super) fn parse_json(text: &str, what: &str) -> Result<Value, StoreError> {
     serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
 }
 
-fn kind_name(text: &str) -> &'static str {
-    StepKind::NAMES
-        .iter()
-        .find(|k| **k == text)
-        .copied()
-        .unwrap_or("unknown")
-}
+use crate::store::kind_name;
 
 pub(super) const SUMMARY_COLUMNS: &str = "id, scenario, version, status, attempt, started_at, finished_at, next_retry_at, error_step, error, owner, replay_of";
 
