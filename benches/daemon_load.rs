@@ -1,11 +1,13 @@
 //! Load benchmark of `scenarist serve`: a webhook scenario of filter, set and
-//! one HTTP POST downstream, SQLite store on disk, driven by 32 concurrent
-//! clients on loopback for a bounded time.
+//! one HTTP POST downstream, driven by 32 concurrent clients on loopback for a
+//! bounded time: one daemon on an SQLite file, then (when
+//! `SCENARIST_TEST_POSTGRES` names a server) two daemons sharing one
+//! PostgreSQL schema, the clients spread over both.
 //!
-//! Prints: webhook answers per second and their latency (median, p99),
-//! executions completed per second (accepted to downstream call, sustained),
-//! the daemon's peak memory, and as the reference the downstream server's own
-//! rate measured alone by the same load generator in the same run.
+//! Prints, per phase: webhook answers per second and their latency (median,
+//! p99), executions completed per second (accepted to downstream call,
+//! sustained), the daemons' peak memory; and as the reference the downstream
+//! server's own rate measured alone by the same load generator in the same run.
 //!
 //! Run: `cargo bench --bench daemon_load` (builds the release binary first).
 //! `LOAD_SECONDS` sets the duration of each phase (default 10).
@@ -52,9 +54,10 @@ struct Phase {
     elapsed: Duration,
 }
 
-/// `CLIENTS` clients sending `body(n)` to `url` for `seconds`, each waiting for its answer.
+/// `CLIENTS` clients sending `body(n)` to the `urls` in turn for `seconds`,
+/// each waiting for its answer.
 async fn drive(
-    url: String,
+    urls: Vec<String>,
     seconds: u64,
     body: impl Fn(u64) -> String + Send + Sync + 'static,
 ) -> Phase {
@@ -63,8 +66,10 @@ async fn drive(
     let start = Instant::now();
     let deadline = start + Duration::from_secs(seconds);
     let tasks: Vec<_> = (0..CLIENTS)
-        .map(|_| {
-            let (url, body, counter) = (url.clone(), body.clone(), counter.clone());
+        .enumerate()
+        .map(|(i, _)| {
+            let url = urls[i % urls.len()].clone();
+            let (body, counter) = (body.clone(), counter.clone());
             tokio::spawn(async move {
                 let client = reqwest::Client::new();
                 let (mut ok, mut other, mut latencies) = (0u64, 0u64, Vec::new());
@@ -123,6 +128,107 @@ fn peak_memory_mb(pid: u32) -> f64 {
         .unwrap_or(f64::NAN)
 }
 
+struct Daemon {
+    child: tokio::process::Child,
+    pid: u32,
+    url: String,
+}
+
+async fn start_daemon(scenarios: &std::path::Path, store: &str) -> Daemon {
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_scenarist"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--workers",
+            "32",
+            "--max-queue",
+            "1000000",
+            "--store",
+            store,
+            "--dir",
+        ])
+        .arg(scenarios)
+        .env("SCENARIST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start scenarist serve");
+    let pid = child.id().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next_line().await.unwrap().unwrap();
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    Daemon {
+        child,
+        pid,
+        url: first.trim_start_matches("listening on ").to_owned(),
+    }
+}
+
+/// One phase: `daemons` daemons on `store`, the clients spread over them.
+async fn phase(
+    label: &str,
+    store: &str,
+    daemons: usize,
+    scenarios: &std::path::Path,
+    downstream: &Downstream,
+    seconds: u64,
+) {
+    let before = downstream.calls.load(Ordering::Relaxed);
+    let mut running = Vec::new();
+    for _ in 0..daemons {
+        running.push(start_daemon(scenarios, store).await);
+    }
+    let urls = running
+        .iter()
+        .map(|d| format!("{}/hooks/leads", d.url))
+        .collect();
+    let started = Instant::now();
+    let load = drive(urls, seconds, |n| {
+        format!(r#"{{"email":"Lead{n}@Example.com","referral_code":"R{n}"}}"#)
+    })
+    .await;
+    // Every accepted event must reach the downstream server; wait (bounded) for the tail.
+    let wait_until = Instant::now() + Duration::from_secs(120);
+    while downstream.calls.load(Ordering::Relaxed) - before < load.ok && Instant::now() < wait_until
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let completed = downstream.calls.load(Ordering::Relaxed) - before;
+    let all_done = started.elapsed();
+    let memory: Vec<String> = running
+        .iter()
+        .map(|d| format!("{:.1}", peak_memory_mb(d.pid)))
+        .collect();
+    for mut daemon in running {
+        unsafe {
+            libc::kill(daemon.pid as i32, libc::SIGTERM);
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(30), daemon.child.wait()).await;
+    }
+    println!("{label} ({CLIENTS} clients, {seconds}s, 2-core machine)");
+    println!(
+        "  webhook answers   {:>8.0}/s  (202: {}, other: {})",
+        load.ok as f64 / load.elapsed.as_secs_f64(),
+        load.ok,
+        load.other
+    );
+    println!(
+        "  answer latency    median {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        percentile(&load.latencies_us, 0.5),
+        percentile(&load.latencies_us, 0.99),
+        percentile(&load.latencies_us, 1.0)
+    );
+    println!(
+        "  completed         {:>8.0}/s  ({completed} of {} accepted, all done after {:.1}s)",
+        completed as f64 / all_done.as_secs_f64(),
+        load.ok,
+        all_done.as_secs_f64()
+    );
+    println!("  daemon peak RSS   {} MB", memory.join(", "));
+}
+
 fn main() {
     // `cargo bench` passes `--bench`; nothing else to parse.
     let seconds: u64 = std::env::var("LOAD_SECONDS")
@@ -138,9 +244,8 @@ fn main() {
         let (downstream_url, downstream) = start_downstream().await;
 
         // Reference: the downstream server alone, same generator, same clients.
-        let reference = drive(format!("{downstream_url}/alone"), seconds, |_| "{}".to_owned()).await;
+        let reference = drive(vec![format!("{downstream_url}/alone")], seconds, |_| "{}".to_owned()).await;
         let reference_rate = reference.ok as f64 / reference.elapsed.as_secs_f64();
-        let before = downstream.calls.load(Ordering::Relaxed);
 
         let dir = tempfile::tempdir().unwrap();
         let scenarios = dir.path().join("scenarios");
@@ -162,59 +267,21 @@ steps:
             ),
         )
         .unwrap();
-        let store = format!("sqlite://{}", dir.path().join("store.db").display());
-        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_scenarist"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--workers", "32", "--max-queue", "1000000", "--store", &store, "--dir"])
-            .arg(&scenarios)
-            .env("SCENARIST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("start scenarist serve");
-        let pid = child.id().unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let first = lines.next_line().await.unwrap().unwrap();
-        let daemon_url = first.trim_start_matches("listening on ").to_owned();
-
-        let started = Instant::now();
-        let load = drive(format!("{daemon_url}/hooks/leads"), seconds, |n| {
-            format!(r#"{{"email":"Lead{n}@Example.com","referral_code":"R{n}"}}"#)
-        })
-        .await;
-        // Every accepted event must reach the downstream server; wait (bounded) for the tail.
-        let wait_until = Instant::now() + Duration::from_secs(120);
-        while downstream.calls.load(Ordering::Relaxed) - before < load.ok && Instant::now() < wait_until {
-            tokio::time::sleep(Duration::from_millis(20)).await;
+        let sqlite = format!("sqlite://{}", dir.path().join("store.db").display());
+        phase("one daemon, SQLite file", &sqlite, 1, &scenarios, &downstream, seconds).await;
+        match std::env::var("SCENARIST_TEST_POSTGRES") {
+            Ok(server) if !server.is_empty() => {
+                let schema = format!("bench_{}", std::process::id());
+                let separator = if server.contains('?') { '&' } else { '?' };
+                let store = format!("{server}{separator}schema={schema}");
+                phase("two daemons, one PostgreSQL schema", &store, 2, &scenarios, &downstream, seconds).await;
+                let _ = std::process::Command::new("psql")
+                    .arg(&server)
+                    .args(["-qc", &format!("DROP SCHEMA IF EXISTS {schema} CASCADE")])
+                    .output();
+            }
+            _ => println!("(no PostgreSQL phase: set SCENARIST_TEST_POSTGRES=postgres://USER@HOST:PORT/DB)"),
         }
-        let completed = downstream.calls.load(Ordering::Relaxed) - before;
-        let all_done = started.elapsed();
-        let memory = peak_memory_mb(pid);
-        unsafe {
-            libc::kill(pid as i32, libc::SIGTERM);
-        }
-        let _ = tokio::time::timeout(Duration::from_secs(30), child.wait()).await;
-
-        println!("daemon load ({CLIENTS} clients, {seconds}s per phase, SQLite file, 2-core machine)");
-        println!(
-            "  webhook answers   {:>8.0}/s  (202: {}, other: {})",
-            load.ok as f64 / load.elapsed.as_secs_f64(),
-            load.ok,
-            load.other
-        );
-        println!(
-            "  answer latency    median {:.2} ms, p99 {:.2} ms, max {:.2} ms",
-            percentile(&load.latencies_us, 0.5),
-            percentile(&load.latencies_us, 0.99),
-            percentile(&load.latencies_us, 1.0)
-        );
-        println!(
-            "  completed         {:>8.0}/s  ({completed} of {} accepted, all done after {:.1}s)",
-            completed as f64 / all_done.as_secs_f64(),
-            load.ok,
-            all_done.as_secs_f64()
-        );
-        println!("  daemon peak RSS   {memory:.1} MB");
         println!(
             "reference: the downstream server alone {:>8.0}/s (median {:.2} ms, p99 {:.2} ms)",
             reference_rate,

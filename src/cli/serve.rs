@@ -28,6 +28,10 @@ pub struct ServeArgs {
     /// Webhooks answer 503 beyond this many queued executions.
     #[arg(long, default_value_t = 10_000)]
     max_queue: u64,
+    /// How long a daemon sharing the store may stay silent before the
+    /// executions it runs are taken over by another (PostgreSQL stores).
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    lease: Duration,
     /// How long correlated events are kept for `wait_for` steps that start later.
     #[arg(long, default_value = "30d", value_parser = parse_duration)]
     event_retention: Duration,
@@ -55,6 +59,11 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     config.grace = args.grace.as_std();
     config.max_queue = args.max_queue;
     config.event_retention = args.event_retention.as_std();
+    if args.lease.as_std() < std::time::Duration::from_secs(1) {
+        eprintln!("error: --lease must be at least 1s");
+        return Ok(ExitCode::from(EXIT_INVALID));
+    }
+    config.lease = args.lease.as_std();
     config.admin_token = std::env::var("SCENARIST_ADMIN_TOKEN")
         .ok()
         .filter(|t| !t.is_empty());

@@ -7,6 +7,7 @@
 
 mod api;
 mod events;
+mod liveness;
 pub mod metrics;
 mod review;
 mod scenarios;
@@ -57,6 +58,9 @@ pub struct Config {
     /// The clock deadlines and delays are read from: the system's, or the
     /// demo's, which jumps ahead to show a 90-day wait ending.
     pub clock: fn() -> chrono::DateTime<chrono::Utc>,
+    /// How long another daemon may stay silent before its running
+    /// executions are taken over (stores that keep heartbeats).
+    pub lease: Duration,
 }
 
 impl Config {
@@ -74,6 +78,7 @@ impl Config {
             reload_every: Duration::from_secs(1),
             event_retention: Duration::from_secs(30 * 24 * 3600),
             clock: chrono::Utc::now,
+            lease: crate::runner::DEFAULT_LEASE,
         }
     }
 }
@@ -103,6 +108,10 @@ pub(crate) struct Shared {
     /// Callers of `respond: after_run` waiting for their execution.
     pub waiters:
         std::sync::Mutex<std::collections::HashMap<Uuid, tokio::sync::oneshot::Sender<Execution>>>,
+    /// Executions this process is running now: one of its own that is
+    /// `running` in the store but not here (its store write failed, the
+    /// database was away) is resumed by the maintenance, as an orphan is.
+    pub in_flight: std::sync::Mutex<std::collections::HashSet<Uuid>>,
     /// When events were last pruned to `config.event_retention`.
     pub last_event_prune: std::sync::Mutex<Option<chrono::DateTime<chrono::Utc>>>,
 }
@@ -110,6 +119,19 @@ pub(crate) struct Shared {
 impl Shared {
     pub fn scenarios(&self) -> Arc<Scenarios> {
         self.scenarios.read().expect("scenarios lock").clone()
+    }
+
+    /// Marks an execution as running here; false when it already is.
+    pub fn start_flight(&self, id: Uuid) -> bool {
+        self.in_flight.lock().expect("in-flight lock").insert(id)
+    }
+
+    pub fn end_flight(&self, id: Uuid) {
+        self.in_flight.lock().expect("in-flight lock").remove(&id);
+    }
+
+    pub fn in_flight_now(&self) -> std::collections::HashSet<Uuid> {
+        self.in_flight.lock().expect("in-flight lock").clone()
     }
 
     pub fn stopping(&self) -> bool {
@@ -171,7 +193,10 @@ impl Daemon {
             message: e.to_string(),
         })?;
         let shared = Arc::new(Shared {
-            runner: Runner::new(Engine::new(), store.clone(), env).with_clock(config.clock),
+            runner: Runner::new(Engine::new(), store.clone(), env)
+                .with_clock(config.clock)
+                .with_lease(config.lease)
+                .without_run_heartbeats(),
             store,
             scenarios: RwLock::new(Arc::new(scenarios)),
             metrics: metrics::Metrics::new(),
@@ -179,6 +204,7 @@ impl Daemon {
             stopping: AtomicBool::new(false),
             waiters: Default::default(),
             last_event_prune: Default::default(),
+            in_flight: Default::default(),
             config,
         });
         // Events accepted before a restart are still queued.
@@ -215,13 +241,18 @@ async fn run(
     let workers = tokio::spawn(workers::run(shared.clone(), stopped.clone()));
     let schedules = tokio::spawn(schedule::run(shared.clone(), stopped.clone()));
     let reload = tokio::spawn(reload(shared.clone(), stopped.clone()));
+    let heartbeat = tokio::spawn(liveness::heartbeat(shared.clone(), stopped.clone()));
+    let listen = tokio::spawn(liveness::listen(shared.clone(), stopped.clone()));
     let _ = stopped.wait_for(|s| *s).await;
     shared.stopping.store(true, Ordering::SeqCst);
     shared.wake.notify_waiters();
     let _ = server.await;
     let _ = schedules.await;
     let _ = reload.await;
+    let _ = listen.await;
     let _ = workers.await;
+    // Last: the in-flight executions kept their lease until they finished.
+    heartbeat.abort();
     tracing::info!("scenarist stopped");
 }
 

@@ -50,6 +50,7 @@ pub(super) async fn run(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>)
         {
             Ok(claimed) if !claimed.is_empty() => {
                 for stored in claimed {
+                    shared.start_flight(stored.summary.id);
                     let permit = free.pop().expect("a permit per claim");
                     shared.metrics.queue_depth.dec();
                     tasks.spawn(run_claimed(shared.clone(), stored, permit));
@@ -103,7 +104,11 @@ async fn maintenance(shared: &Arc<Shared>, permits: &Arc<Semaphore>, tasks: &mut
             return;
         }
     };
-    for summary in due {
+    let stalled = shared.runner.stalled(&shared.in_flight_now()).await;
+    for summary in due.into_iter().chain(stalled.into_iter().flatten()) {
+        if !shared.start_flight(summary.id) {
+            continue;
+        }
         let Ok(permit) = permits.clone().try_acquire_owned() else {
             return;
         };
@@ -117,6 +122,7 @@ async fn maintenance(shared: &Arc<Shared>, permits: &Arc<Semaphore>, tasks: &mut
                 }
                 Err(e) => tracing::warn!(execution = %summary.id, error = %e, "not resumed"),
             }
+            shared.end_flight(summary.id);
             drop(permit);
         });
     }
@@ -191,11 +197,16 @@ async fn run_claimed(shared: Arc<Shared>, stored: StoredExecution, permit: Owned
                 finished_at: Utc::now(),
                 next_retry_at: None,
             };
-            if let Err(e) = shared.store.finish_execution(id, finish).await {
+            if let Err(e) = shared
+                .store
+                .finish_execution(id, owner::this_process(), finish)
+                .await
+            {
                 tracing::error!(execution = %id, error = %e, "cannot record the failure");
             }
         }
     }
+    shared.end_flight(id);
     drop(permit);
     // A slot is free, and a limited scenario may now have room.
     shared.wake.notify_one();

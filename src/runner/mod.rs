@@ -85,7 +85,16 @@ pub struct Runner {
     /// The process environment: declared `env` values are read from here.
     env: HashMap<String, String>,
     now: fn() -> DateTime<Utc>,
+    /// How long an owner may stay silent before its running executions are
+    /// taken over (stores that keep heartbeats; see [`Store::live_owners`]).
+    lease: std::time::Duration,
+    /// Whether each run says it is alive while it lasts (a command); the
+    /// daemon says so once for the whole process instead.
+    beat_per_run: bool,
 }
+
+/// The lease when nobody sets one (`serve --lease`).
+pub const DEFAULT_LEASE: std::time::Duration = std::time::Duration::from_secs(30);
 
 impl Runner {
     pub fn new(engine: Engine, store: Arc<dyn Store>, env: HashMap<String, String>) -> Runner {
@@ -94,7 +103,66 @@ impl Runner {
             store,
             env,
             now: Utc::now,
+            lease: DEFAULT_LEASE,
+            beat_per_run: true,
         }
+    }
+
+    /// The lease of other processes' executions (see [`Runner::due`]).
+    pub fn with_lease(mut self, lease: std::time::Duration) -> Runner {
+        self.lease = lease;
+        self
+    }
+
+    /// For a process that keeps its own heartbeat (the daemon).
+    pub fn without_run_heartbeats(mut self) -> Runner {
+        self.beat_per_run = false;
+        self
+    }
+
+    pub fn lease(&self) -> std::time::Duration {
+        self.lease
+    }
+
+    /// Runs `work` while saying, every third of the lease, that this process
+    /// is alive: a long step (or a slow API) does not get its execution taken
+    /// over by another process.
+    async fn beating<T>(&self, work: impl std::future::Future<Output = T>) -> T {
+        if !self.beat_per_run {
+            return work.await;
+        }
+        let store = self.store.clone();
+        let every = (self.lease / 3).max(std::time::Duration::from_millis(100));
+        let beat = async move {
+            loop {
+                if let Err(e) = store.heartbeat(owner::this_process(), Utc::now()).await {
+                    tracing::warn!(error = %e, "cannot record this process's heartbeat");
+                }
+                tokio::time::sleep(every).await;
+            }
+        };
+        tokio::pin!(work);
+        tokio::select! {
+            out = &mut work => out,
+            never = beat => never,
+        }
+    }
+
+    /// Whether the process that owns a running execution is gone: its
+    /// heartbeat is older than the lease (stores that keep them), or it was
+    /// a process of this host whose pid is gone.
+    fn owner_is_gone(
+        &self,
+        owner: Option<&str>,
+        live: &Option<std::collections::HashSet<String>>,
+    ) -> bool {
+        let Some(owner) = owner else {
+            return true;
+        };
+        if !owner::may_be_alive(owner) {
+            return true;
+        }
+        live.as_ref().is_some_and(|set| !set.contains(owner))
     }
 
     /// The clock for retry schedules: tests inject one instead of sleeping.
@@ -157,10 +225,8 @@ impl Runner {
         .retry_after(plan.retry_incomplete_after(1))
         .replay_of(replay_of)
         .clock(self.now);
-        Ok(self
-            .engine
-            .run(plan, prepared, &Tee(trace, &journal))
-            .await?)
+        let tee = Tee(trace, &journal);
+        Ok(self.beating(self.engine.run(plan, prepared, &tee)).await?)
     }
 
     /// Finds the one execution whose id starts with `prefix`.
@@ -223,14 +289,35 @@ impl Runner {
     /// Executions `resume` should pick up now: incomplete, waiting and
     /// decided ones that are due, and running ones whose process is gone.
     pub async fn due(&self) -> Result<Vec<ExecutionSummary>, RunnerError> {
-        let candidates = self.store.resumable((self.now)()).await?;
+        let now = (self.now)();
+        let candidates = self.store.resumable(now).await?;
+        let live = self.store.live_owners(Utc::now(), self.lease).await?;
         Ok(candidates
             .into_iter()
             .filter(|e| match e.status {
-                ExecutionStatus::Running => {
-                    e.owner.as_deref().is_none_or(|o| !owner::may_be_alive(o))
-                }
+                ExecutionStatus::Running => self.owner_is_gone(e.owner.as_deref(), &live),
                 _ => true,
+            })
+            .collect())
+    }
+
+    /// This process's own executions that the store says are `running` but
+    /// that this process no longer runs (`in_flight`): a store write failed
+    /// (the database went away, a connection was terminated) and the engine
+    /// stopped them. The caller marks what it claims as in flight before it
+    /// claims the next, so one just claimed is never mistaken for one.
+    pub async fn stalled(
+        &self,
+        in_flight: &std::collections::HashSet<Uuid>,
+    ) -> Result<Vec<ExecutionSummary>, RunnerError> {
+        let me = owner::this_process();
+        let candidates = self.store.resumable((self.now)()).await?;
+        Ok(candidates
+            .into_iter()
+            .filter(|e| {
+                e.status == ExecutionStatus::Running
+                    && e.owner.as_deref() == Some(me)
+                    && !in_flight.contains(&e.id)
             })
             .collect())
     }
@@ -256,7 +343,10 @@ impl Runner {
                 })
             }
             ExecutionStatus::Running => {
-                if summary.owner.as_deref().is_some_and(owner::may_be_alive) {
+                let live = self.store.live_owners(Utc::now(), self.lease).await?;
+                // This process's own: it stopped running it (see `stalled`).
+                let mine = summary.owner.as_deref() == Some(owner::this_process());
+                if !mine && !self.owner_is_gone(summary.owner.as_deref(), &live) {
                     return Err(RunnerError::NotResumable {
                         id,
                         status: summary.status,
@@ -328,10 +418,8 @@ impl Runner {
         )
         .retry_after(plan.retry_incomplete_after(attempt))
         .clock(self.now);
-        Ok(self
-            .engine
-            .run(plan, prepared, &Tee(trace, &journal))
-            .await?)
+        let tee = Tee(trace, &journal);
+        Ok(self.beating(self.engine.run(plan, prepared, &tee)).await?)
     }
 
     /// Commits an event from outside any execution (`scenarist emit`, `POST

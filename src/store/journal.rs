@@ -91,7 +91,7 @@ impl Journal for StoreJournal {
 
     async fn step_finished(&self, record: &StepRecord) -> Result<(), JournalError> {
         self.store
-            .record_step(self.execution_id, record)
+            .record_step(self.execution_id, &self.owner, record)
             .await
             .map_err(kept)
     }
@@ -112,6 +112,7 @@ impl Journal for StoreJournal {
         self.store
             .finish_execution(
                 execution.execution_id,
+                &self.owner,
                 Finish {
                     status: execution.status,
                     error: execution.error.clone(),
@@ -130,7 +131,7 @@ impl Journal for StoreJournal {
         request: &DataRequest,
     ) -> Result<Value, JournalError> {
         self.store
-            .data(execution_id, step_path, request, (self.now)())
+            .data(execution_id, &self.owner, step_path, request, (self.now)())
             .await
             .map_err(|e| JournalError(e.to_string()))
     }

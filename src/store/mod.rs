@@ -54,6 +54,8 @@ pub enum StoreError {
     Corrupt(String),
     #[error("the store has shut down")]
     Closed,
+    #[error("execution {0} was taken over by another process (this one lost its lease); nothing more is written for it here")]
+    LeaseLost(Uuid),
 }
 
 impl From<rusqlite::Error> for StoreError {
@@ -117,7 +119,7 @@ pub struct StoredExecution {
     pub summary: ExecutionSummary,
     pub trigger: Value,
     pub vars: Map<String, Value>,
-    /// In the order the steps finished.
+    /// In the order the steps started.
     pub steps: Vec<StepRecord>,
 }
 
@@ -227,14 +229,30 @@ pub trait Store: Send + Sync {
 
     async fn start_execution(&self, new: NewExecution) -> Result<(), StoreError>;
     /// Inserts or replaces the step's record (a step re-run on resume replaces it).
-    async fn record_step(&self, execution_id: Uuid, record: &StepRecord) -> Result<(), StoreError>;
-    async fn finish_execution(&self, execution_id: Uuid, finish: Finish) -> Result<(), StoreError>;
+    ///
+    /// Writes for a running execution name its `owner` and are fenced where
+    /// several processes share the store: when another process has taken the
+    /// execution over, the write is refused with [`StoreError::LeaseLost`].
+    async fn record_step(
+        &self,
+        execution_id: Uuid,
+        owner: &str,
+        record: &StepRecord,
+    ) -> Result<(), StoreError>;
+    /// Fenced like [`Store::record_step`].
+    async fn finish_execution(
+        &self,
+        execution_id: Uuid,
+        owner: &str,
+        finish: Finish,
+    ) -> Result<(), StoreError>;
 
     /// Runs a data store operation and records the step's result in the same
     /// transaction, so a resumed execution never applies it twice.
     async fn data(
         &self,
         execution_id: Uuid,
+        owner: &str,
         step_path: &str,
         request: &DataRequest,
         now: DateTime<Utc>,
@@ -348,6 +366,32 @@ pub trait Store: Send + Sync {
     /// Deletes events received before `before`; returns how many.
     async fn prune_events(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
 
+    /// Says that `owner` is alive (running executions). Stores shared by
+    /// several machines keep it; a single-machine store needs none.
+    async fn heartbeat(&self, _owner: &str, _now: DateTime<Utc>) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    /// The owners that said they were alive within `lease` of `now`; `None`
+    /// when the store keeps no heartbeats (then a process on this host is
+    /// known dead by its pid, and one elsewhere counts as alive).
+    async fn live_owners(
+        &self,
+        _now: DateTime<Utc>,
+        _lease: std::time::Duration,
+    ) -> Result<Option<std::collections::HashSet<String>>, StoreError> {
+        Ok(None)
+    }
+
+    /// Calls `ring` whenever another process queues work (an event accepted,
+    /// a decision, a wake-up), until the connection fails; returns then.
+    /// Stores shared by several processes push these (PostgreSQL: LISTEN);
+    /// the default never rings, and the daemon's slow poll covers the rest.
+    async fn listen_for_work(&self, _ring: &(dyn Fn() + Send + Sync)) -> Result<(), StoreError> {
+        std::future::pending::<()>().await;
+        Ok(())
+    }
+
     /// Remembers a dedupe key; returns the execution that already holds it, if any.
     async fn dedupe(
         &self,
@@ -440,7 +484,7 @@ mod tests {
         );
         assert_eq!(without_password("sqlite://a/b.db"), "sqlite://a/b.db");
         assert_eq!(without_password("memory"), "memory");
-        let refused = super::open("postgresql://u:hunter22@h/db")
+        let refused = super::open("mysql://u:hunter22@h/db")
             .err()
             .unwrap()
             .to_string();

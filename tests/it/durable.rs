@@ -383,7 +383,7 @@ async fn a_file_that_is_not_a_store_is_refused_and_left_untouched() {
         out.stderr
     );
     let bad_url = Scenarist::new()
-        .args(["executions", "list", "--store", "postgres://x"])
+        .args(["executions", "list", "--store", "mysql://x"])
         .run()
         .await;
     assert_eq!(bad_url.code, 2);
@@ -391,6 +391,23 @@ async fn a_file_that_is_not_a_store_is_refused_and_left_untouched() {
         bad_url.stderr.contains("use sqlite://PATH"),
         "{}",
         bad_url.stderr
+    );
+    // A PostgreSQL server that is not there (port 1 on loopback): a clear error.
+    let unreachable = Scenarist::new()
+        .args([
+            "executions",
+            "list",
+            "--store",
+            "postgres://ops:pw@127.0.0.1:1/db",
+        ])
+        .run()
+        .await;
+    assert_eq!(unreachable.code, 2);
+    assert!(
+        unreachable.stderr.contains("PostgreSQL is unreachable")
+            && unreachable.stderr.contains("ops:***@127.0.0.1:1"),
+        "{}",
+        unreachable.stderr
     );
 }
 

@@ -120,3 +120,10 @@ CREATE TABLE event_deliveries (
     execution_id TEXT NOT NULL,
     PRIMARY KEY (event_id, execution_id)
 );
+
+-- One row per process that runs executions: its last sign of life. An
+-- execution whose owner has been silent longer than the lease is taken over.
+CREATE TABLE daemons (
+    owner        TEXT   NOT NULL PRIMARY KEY,
+    heartbeat_at BIGINT NOT NULL
+);

@@ -42,6 +42,8 @@ pub struct PgStore {
     /// The URL with its password masked, for messages.
     shown: String,
     ready: std::sync::Arc<OnceCell<()>>,
+    /// For the LISTEN connection, which lives outside the pool.
+    config: tokio_postgres::Config,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -103,7 +105,7 @@ impl PgStore {
         config.application_name("scenarist");
         config.options(format!("-c search_path={schema}"));
         let manager = Manager::from_config(
-            config,
+            config.clone(),
             tokio_postgres::NoTls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
@@ -121,6 +123,7 @@ impl PgStore {
             schema,
             shown,
             ready: Default::default(),
+            config,
         })
     }
 
@@ -131,6 +134,45 @@ impl PgStore {
             .get_or_try_init(|| async { self.migrate().await })
             .await?;
         Ok(client)
+    }
+
+    /// LISTENs on the queue channel on a connection of its own and rings for
+    /// every notification, until that connection fails.
+    pub(super) async fn listen(&self, ring: &(dyn Fn() + Send + Sync)) -> Result<(), StoreError> {
+        use futures::StreamExt;
+        let (client, mut connection) =
+            self.config
+                .connect(tokio_postgres::NoTls)
+                .await
+                .map_err(|e| StoreError::Open {
+                    path: self.shown.clone(),
+                    message: format!("PostgreSQL is unreachable: {e}"),
+                })?;
+        let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
+        {
+            let listen = client.batch_execute("LISTEN scenarist_queue");
+            tokio::pin!(listen);
+            // The LISTEN completes only while the connection is driven.
+            loop {
+                tokio::select! {
+                    done = &mut listen => { done.map_err(db)?; break; }
+                    message = messages.next() => match message {
+                        Some(Ok(_)) => {}
+                        Some(Err(e)) => return Err(db(e)),
+                        None => return Ok(()),
+                    },
+                }
+            }
+        }
+        while let Some(message) = messages.next().await {
+            match message {
+                Ok(tokio_postgres::AsyncMessage::Notification(_)) => ring(),
+                Ok(_) => {}
+                Err(e) => return Err(db(e)),
+            }
+        }
+        drop(client);
+        Ok(())
     }
 
     fn unreachable(&self, e: deadpool_postgres::PoolError) -> StoreError {

@@ -123,6 +123,35 @@ async fn load(
     stored(&row, &steps).map(Some)
 }
 
+/// Locks the execution's row and checks that `owner` still holds it: a
+/// process whose lease expired (paused, cut off) and whose execution another
+/// took over writes nothing more for it. Zero rows means the lease is lost;
+/// the caller drops the execution, it never retries.
+async fn fence(tx: &Tx<'_>, id: &str, owner: &str, execution_id: Uuid) -> Result<(), StoreError> {
+    let held = tx
+        .query_opt(
+            "SELECT 1 FROM executions WHERE id = $1 AND owner = $2 FOR UPDATE",
+            &[&id, &owner],
+        )
+        .await
+        .map_err(db)?;
+    match held {
+        Some(_) => Ok(()),
+        None => Err(StoreError::LeaseLost(execution_id)),
+    }
+}
+
+async fn beat(tx: &Tx<'_>, owner: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
+    tx.execute(
+        "INSERT INTO daemons (owner, heartbeat_at) VALUES ($1, $2)
+         ON CONFLICT (owner) DO UPDATE SET heartbeat_at = GREATEST(daemons.heartbeat_at, excluded.heartbeat_at)",
+        &[&owner, &micros(now)],
+    )
+    .await
+    .map_err(db)?;
+    Ok(())
+}
+
 /// Takes a dedupe key for `execution_id` in one atomic statement (an expired
 /// key is taken over), or names the execution that holds it.
 pub(super) async fn take_dedupe_key(
@@ -199,10 +228,16 @@ impl Store for PgStore {
         tx.commit().await.map_err(db)
     }
 
-    async fn record_step(&self, execution_id: Uuid, record: &StepRecord) -> Result<(), StoreError> {
+    async fn record_step(
+        &self,
+        execution_id: Uuid,
+        owner: &str,
+        record: &StepRecord,
+    ) -> Result<(), StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(db)?;
         let id = execution_id.to_string();
+        fence(&tx, &id, owner, execution_id).await?;
         upsert_step(&tx, &id, record).await?;
         if record.kind == "wait_for" && record.status != StepStatus::Waiting {
             tx.execute(
@@ -215,7 +250,12 @@ impl Store for PgStore {
         tx.commit().await.map_err(db)
     }
 
-    async fn finish_execution(&self, execution_id: Uuid, finish: Finish) -> Result<(), StoreError> {
+    async fn finish_execution(
+        &self,
+        execution_id: Uuid,
+        owner: &str,
+        finish: Finish,
+    ) -> Result<(), StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(db)?;
         let (error_step, error) = match finish.error {
@@ -223,20 +263,28 @@ impl Store for PgStore {
             None => (None, None),
         };
         let id = execution_id.to_string();
-        tx.execute(
-            "UPDATE executions SET status = $2, finished_at = $3, updated_at = $3, next_retry_at = $4,
-               error_step = $5, error = $6, owner = NULL WHERE id = $1",
-            &[
-                &id,
-                &finish.status.as_str(),
-                &micros(finish.finished_at),
-                &finish.next_retry_at.map(micros),
-                &error_step,
-                &error,
-            ],
-        )
-        .await
-        .map_err(db)?;
+        // Only the owner ends an execution (a queued one has none yet): a
+        // daemon that lost its lease never frees a slot the new owner holds.
+        let changed = tx
+            .execute(
+                "UPDATE executions SET status = $2, finished_at = $3, updated_at = $3, next_retry_at = $4,
+                   error_step = $5, error = $6, owner = NULL
+                 WHERE id = $1 AND (owner = $7 OR owner IS NULL)",
+                &[
+                    &id,
+                    &finish.status.as_str(),
+                    &micros(finish.finished_at),
+                    &finish.next_retry_at.map(micros),
+                    &error_step,
+                    &error,
+                    &owner,
+                ],
+            )
+            .await
+            .map_err(db)?;
+        if changed == 0 {
+            return Err(StoreError::LeaseLost(execution_id));
+        }
         super::events::settle_waits(
             &tx,
             &id,
@@ -250,12 +298,14 @@ impl Store for PgStore {
     async fn data(
         &self,
         execution_id: Uuid,
+        owner: &str,
         step_path: &str,
         request: &DataRequest,
         now: DateTime<Utc>,
     ) -> Result<Value, StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(db)?;
+        fence(&tx, &execution_id.to_string(), owner, execution_id).await?;
         let now_us = micros(now);
         // Two executions on one key (a counter) take turns.
         tx.execute(
@@ -404,8 +454,11 @@ impl Store for PgStore {
         owner: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<u32>, StoreError> {
-        let client = self.client().await?;
-        let row = client
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(db)?;
+        // The new owner is alive from the moment it holds the execution.
+        beat(&tx, owner, now).await?;
+        let row = tx
             .query_opt(
                 "UPDATE executions SET status = 'running', owner = $4, attempt = attempt + 1,
                    updated_at = $5, finished_at = NULL, next_retry_at = NULL
@@ -421,6 +474,7 @@ impl Store for PgStore {
             )
             .await
             .map_err(db)?;
+        tx.commit().await.map_err(db)?;
         Ok(row.map(|r| r.get::<_, i32>(0) as u32))
     }
 
@@ -452,7 +506,7 @@ impl Store for PgStore {
             deleted += tx
                 .execute(
                     &format!(
-                        "DELETE FROM executions WHERE scenario = $1 AND {finished} AND started_at < $2"
+                        "DELETE FROM executions WHERE scenario = $1 AND {finished} AND COALESCE(finished_at, started_at) < $2"
                     ),
                     &[scenario, &micros(*before)],
                 )
@@ -462,7 +516,7 @@ impl Store for PgStore {
         deleted += tx
             .execute(
                 &format!(
-                    "DELETE FROM executions WHERE {finished} AND started_at < $1 AND NOT (scenario = ANY($2))"
+                    "DELETE FROM executions WHERE {finished} AND COALESCE(finished_at, started_at) < $1 AND NOT (scenario = ANY($2))"
                 ),
                 &[&micros(rule.before), &special],
             )
@@ -579,6 +633,7 @@ impl Store for PgStore {
             tx.commit().await.map_err(db)?;
             return Ok(Vec::new());
         }
+        beat(&tx, owner, now).await?;
         tx.execute(
             "UPDATE executions SET status = 'running', owner = $2, updated_at = $3, started_at = $3
              WHERE id = ANY($1) AND status = 'queued'",
@@ -710,6 +765,36 @@ impl Store for PgStore {
             )
             .await
             .map_err(db)
+    }
+
+    async fn listen_for_work(&self, ring: &(dyn Fn() + Send + Sync)) -> Result<(), StoreError> {
+        // Connected and migrated first, so a bad URL fails here as everywhere.
+        drop(self.client().await?);
+        self.listen(ring).await
+    }
+
+    async fn heartbeat(&self, owner: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(db)?;
+        beat(&tx, owner, now).await?;
+        tx.commit().await.map_err(db)
+    }
+
+    async fn live_owners(
+        &self,
+        now: DateTime<Utc>,
+        lease: std::time::Duration,
+    ) -> Result<Option<std::collections::HashSet<String>>, StoreError> {
+        let client = self.client().await?;
+        let since = micros(now) - lease.as_micros() as i64;
+        let rows = client
+            .query(
+                "SELECT owner FROM daemons WHERE heartbeat_at >= $1",
+                &[&since],
+            )
+            .await
+            .map_err(db)?;
+        Ok(Some(rows.iter().map(|r| r.get(0)).collect()))
     }
 
     async fn dedupe(

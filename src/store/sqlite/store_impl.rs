@@ -63,7 +63,14 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn record_step(&self, execution_id: Uuid, record: &StepRecord) -> Result<(), StoreError> {
+    /// One process writes an execution at a time on one machine (a takeover
+    /// needs its owner's pid gone), so SQLite does not fence on `owner`.
+    async fn record_step(
+        &self,
+        execution_id: Uuid,
+        _owner: &str,
+        record: &StepRecord,
+    ) -> Result<(), StoreError> {
         let record = record.clone();
         self.call(move |conn| {
             let id = execution_id.to_string();
@@ -76,7 +83,12 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn finish_execution(&self, execution_id: Uuid, finish: Finish) -> Result<(), StoreError> {
+    async fn finish_execution(
+        &self,
+        execution_id: Uuid,
+        _owner: &str,
+        finish: Finish,
+    ) -> Result<(), StoreError> {
         self.call(move |conn| {
             let (error_step, error) = match finish.error {
                 Some(e) => (Some(e.step), Some(e.message)),
@@ -107,6 +119,7 @@ impl Store for SqliteStore {
     async fn data(
         &self,
         execution_id: Uuid,
+        _owner: &str,
         step_path: &str,
         request: &DataRequest,
         now: DateTime<Utc>,
@@ -323,11 +336,11 @@ impl Store for SqliteStore {
                 special.push(scenario.clone());
                 deleted += conn
                     .prepare_cached(&format!(
-                        "DELETE FROM executions WHERE scenario = ?1 AND {finished} AND started_at < ?2"
+                        "DELETE FROM executions WHERE scenario = ?1 AND {finished} AND COALESCE(finished_at, started_at) < ?2"
                     ))?
                     .execute(params![scenario, micros(*before)])? as u64;
             }
-            let mut sql = format!("DELETE FROM executions WHERE {finished} AND started_at < ?1");
+            let mut sql = format!("DELETE FROM executions WHERE {finished} AND COALESCE(finished_at, started_at) < ?1");
             let mut values: Vec<&dyn rusqlite::ToSql> = Vec::new();
             let before = micros(rule.before);
             values.push(&before);

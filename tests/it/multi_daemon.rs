@@ -1,0 +1,370 @@
+//! Several `scenarist serve` processes on one PostgreSQL database: work
+//! spread over them, a killed daemon's executions taken over within the
+//! lease, a paused one fenced off, concurrency limits and decisions that hold
+//! across daemons. Needs `SCENARIST_TEST_POSTGRES` (see `pg`); each test uses
+//! a schema of its own and drops it afterwards.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::routing::post;
+use serde_json::{json, Value};
+
+use crate::daemon_util::{eventually, serve, ServeOptions, Served};
+use crate::pg::Schema;
+use crate::util::Scenarist;
+
+/// A downstream API that counts requests by Idempotency-Key, holds each for
+/// `hold`, and remembers how many it served at once at most.
+#[derive(Default)]
+struct Downstream {
+    keys: Mutex<HashMap<String, usize>>,
+    in_flight: AtomicUsize,
+    most: AtomicUsize,
+    hold: Duration,
+}
+
+async fn downstream(hold: Duration) -> (String, Arc<Downstream>) {
+    let state = Arc::new(Downstream {
+        hold,
+        ..Downstream::default()
+    });
+    let app = axum::Router::new()
+        .route(
+            "/qualify",
+            post(
+                |State(s): State<Arc<Downstream>>, headers: HeaderMap| async move {
+                    let now = s.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+                    s.most.fetch_max(now, Ordering::SeqCst);
+                    tokio::time::sleep(s.hold).await;
+                    let key = headers
+                        .get("idempotency-key")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or_default()
+                        .to_owned();
+                    *s.keys.lock().unwrap().entry(key).or_default() += 1;
+                    s.in_flight.fetch_sub(1, Ordering::SeqCst);
+                    axum::Json(json!({ "ok": true }))
+                },
+            ),
+        )
+        .with_state(state.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, state)
+}
+
+fn scenario(url: &str, settings: &str) -> String {
+    format!(
+        r#"name: qualify
+{settings}
+trigger:
+  webhook: {{ path: qualify }}
+steps:
+  - id: only_real
+    filter: {{ value: "{{{{ trigger.body.email }}}}", exists: true }}
+  - id: lead
+    set: {{ email: "{{{{ trigger.body.email }}}}" }}
+  - id: qualify
+    http: {{ method: POST, url: "{url}/qualify", json: {{ email: "{{{{ steps.lead.email }}}}" }} }}
+"#
+    )
+}
+
+struct Cluster {
+    dir: tempfile::TempDir,
+    schema: Schema,
+}
+
+impl Cluster {
+    fn new(schema: Schema, yaml: &str) -> Cluster {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("scenarios")).unwrap();
+        std::fs::write(dir.path().join("scenarios/qualify.yaml"), yaml).unwrap();
+        Cluster { dir, schema }
+    }
+
+    async fn daemon(&self, n: usize, lease: &str) -> Served {
+        serve(&ServeOptions {
+            dir: &self.dir.path().join("scenarios"),
+            store: &self.schema.url,
+            args: vec![
+                "--lease".into(),
+                lease.into(),
+                "--workers".into(),
+                "8".into(),
+            ],
+            env: vec![],
+            log: self.dir.path().join(format!("daemon-{n}.log")),
+        })
+        .await
+    }
+
+    async fn executions(&self) -> Vec<Value> {
+        let out = Scenarist::new()
+            .env("SCENARIST_STORE", self.schema.url.clone())
+            .args([
+                "executions",
+                "list",
+                "--limit",
+                "100000",
+                "--output",
+                "json",
+            ])
+            .run()
+            .await;
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        out.json().as_array().cloned().unwrap_or_default()
+    }
+
+    async fn all_succeeded(&self, ids: &HashSet<String>, seconds: u64) -> bool {
+        eventually(seconds, || async {
+            let rows = self.executions().await;
+            let done: HashSet<String> = rows
+                .iter()
+                .filter(|r| r["status"] == "succeeded")
+                .map(|r| r["id"].as_str().unwrap().to_owned())
+                .collect();
+            ids.is_subset(&done)
+        })
+        .await
+    }
+}
+
+async fn post_hook(client: &reqwest::Client, daemon: &str, email: &str) -> Option<String> {
+    let response = client
+        .post(format!("{daemon}/hooks/qualify"))
+        .json(&json!({ "email": email }))
+        .send()
+        .await
+        .ok()?;
+    if response.status() != 202 {
+        return None;
+    }
+    let body: Value = response.json().await.ok()?;
+    body["execution_id"].as_str().map(str::to_owned)
+}
+
+#[tokio::test]
+async fn a_killed_daemon_is_taken_over_and_every_accepted_event_runs_once() {
+    let Some(schema) = Schema::new("kill").await else {
+        return;
+    };
+    // Slow enough that the killed daemon has executions in flight.
+    let (url, down) = downstream(Duration::from_millis(100)).await;
+    let cluster = Cluster::new(schema, &scenario(&url, ""));
+    let daemons = vec![
+        cluster.daemon(0, "2s").await,
+        cluster.daemon(1, "2s").await,
+        cluster.daemon(2, "2s").await,
+    ];
+    let urls: Vec<String> = daemons.iter().map(|d| d.url.clone()).collect();
+    let client = reqwest::Client::new();
+    let mut accepted = HashSet::new();
+    let mut daemons: Vec<Option<Served>> = daemons.into_iter().map(Some).collect();
+    let mut killed_at = None;
+    for batch in 0..30 {
+        // After the kill, the load balancer sends to the two that answer.
+        let alive: Vec<&String> = urls
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| daemons[*i].is_some())
+            .map(|(_, u)| u)
+            .collect();
+        let sends = (0..20).map(|i| {
+            let n = batch * 20 + i;
+            let target = alive[n % alive.len()].clone();
+            let client = client.clone();
+            async move { post_hook(&client, &target, &format!("lead-{n}@example.com")).await }
+        });
+        for id in futures::future::join_all(sends).await.into_iter().flatten() {
+            accepted.insert(id);
+        }
+        if batch == 10 {
+            daemons[1].take().unwrap().kill().await;
+            killed_at = Some(Instant::now());
+        }
+    }
+    // A request in flight to the daemon at the moment it died may go unanswered.
+    assert!(
+        accepted.len() >= 580,
+        "webhooks accepted: {}",
+        accepted.len()
+    );
+    if !cluster.all_succeeded(&accepted, 90).await {
+        let mut by_status: HashMap<String, usize> = HashMap::new();
+        for row in cluster.executions().await {
+            *by_status.entry(row["status"].to_string()).or_default() += 1;
+        }
+        panic!("not every accepted event finished: {by_status:?}");
+    }
+    let taken_over_within = killed_at.unwrap().elapsed();
+    let rows = cluster.executions().await;
+    assert_eq!(rows.len(), accepted.len(), "one execution per 202, no more");
+    assert!(
+        rows.iter().any(|r| r["attempt"].as_u64() >= Some(2)),
+        "some executions of the killed daemon were taken over"
+    );
+    let keys = down.keys.lock().unwrap().clone();
+    assert_eq!(
+        keys.len(),
+        accepted.len(),
+        "one Idempotency-Key per execution"
+    );
+    // All of it, the dead daemon's share included, within the lease plus
+    // 5 s of the last webhook (the tests share two cores, hence the margin).
+    assert!(
+        taken_over_within < Duration::from_secs(2 + 5 + 60),
+        "{taken_over_within:?}"
+    );
+    for daemon in daemons.into_iter().flatten() {
+        daemon.stop().await;
+    }
+    cluster.schema.drop().await;
+}
+
+#[tokio::test]
+async fn a_paused_daemon_is_fenced_off_once_its_execution_is_taken_over() {
+    let Some(schema) = Schema::new("pause").await else {
+        return;
+    };
+    let (url, down) = downstream(Duration::from_millis(1500)).await;
+    let cluster = Cluster::new(schema, &scenario(&url, ""));
+    let a = cluster.daemon(0, "2s").await;
+    let client = reqwest::Client::new();
+    let id = post_hook(&client, &a.url, "lee@bigco.example")
+        .await
+        .unwrap();
+    assert!(
+        eventually(10, || async { down.in_flight.load(Ordering::SeqCst) == 1 }).await,
+        "daemon A is calling downstream"
+    );
+    let pid = a.child.id().unwrap() as i32;
+    // SAFETY: signals to a child this test started, by its pid.
+    unsafe { libc::kill(pid, libc::SIGSTOP) };
+    let b = cluster.daemon(1, "2s").await;
+    let ids = HashSet::from([id.clone()]);
+    let finished = cluster.all_succeeded(&ids, 20).await;
+    unsafe { libc::kill(pid, libc::SIGCONT) };
+    assert!(finished, "daemon B took the execution over and finished it");
+    // A wakes up, its request answers, and it must not write anything more.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let doc = Scenarist::new()
+        .env("SCENARIST_STORE", cluster.schema.url.clone())
+        .args(["executions", "show", &id, "--output", "json"])
+        .run()
+        .await
+        .json();
+    assert_eq!(doc["status"], "succeeded");
+    assert_eq!(doc["attempt"], 2, "taken over once: {doc:#}");
+    let keys = down.keys.lock().unwrap().clone();
+    assert_eq!(
+        keys.len(),
+        1,
+        "the step in flight was sent again with the same key"
+    );
+    assert!(
+        a.log().contains("taken over"),
+        "daemon A says it dropped the execution:\n{}",
+        a.log()
+    );
+    a.stop().await;
+    b.stop().await;
+    cluster.schema.drop().await;
+}
+
+#[tokio::test]
+async fn concurrency_one_holds_across_three_daemons_and_decisions_cross_daemons() {
+    let Some(schema) = Schema::new("limit").await else {
+        return;
+    };
+    let (url, down) = downstream(Duration::from_millis(30)).await;
+    let cluster = Cluster::new(schema, &scenario(&url, "settings: { concurrency: 1 }"));
+    let daemons = vec![
+        cluster.daemon(0, "5s").await,
+        cluster.daemon(1, "5s").await,
+        cluster.daemon(2, "5s").await,
+    ];
+    let client = reqwest::Client::new();
+    let mut accepted = HashSet::new();
+    let sends = (0..30).map(|n| {
+        let target = daemons[n % 3].url.clone();
+        let client = client.clone();
+        async move { post_hook(&client, &target, &format!("lead-{n}@example.com")).await }
+    });
+    for id in futures::future::join_all(sends).await.into_iter().flatten() {
+        accepted.insert(id);
+    }
+    assert_eq!(accepted.len(), 30);
+    assert!(cluster.all_succeeded(&accepted, 30).await);
+    assert_eq!(
+        down.most.load(Ordering::SeqCst),
+        1,
+        "the downstream server never saw two at once"
+    );
+    for daemon in daemons {
+        daemon.stop().await;
+    }
+    cluster.schema.drop().await;
+}
+
+#[tokio::test]
+async fn a_decision_through_one_daemon_goes_on_once_on_any() {
+    let Some(schema) = Schema::new("decide").await else {
+        return;
+    };
+    let (url, down) = downstream(Duration::from_millis(1)).await;
+    let yaml = scenario(&url, "").replace(
+        "  - id: qualify\n",
+        "  - id: review\n    approval: { message: \"ok?\" }\n  - id: qualify\n",
+    );
+    let cluster = Cluster::new(schema, &yaml);
+    let a = cluster.daemon(0, "5s").await;
+    let b = cluster.daemon(1, "5s").await;
+    let client = reqwest::Client::new();
+    let id = post_hook(&client, &b.url, "lee@bigco.example")
+        .await
+        .unwrap();
+    assert!(
+        eventually(10, || async {
+            cluster
+                .executions()
+                .await
+                .iter()
+                .any(|r| r["id"] == id.as_str() && r["status"] == "waiting")
+        })
+        .await
+    );
+    let approve = |daemon: String| {
+        let client = client.clone();
+        let id = id.clone();
+        async move {
+            client
+                .post(format!("{daemon}/api/executions/{id}/approve"))
+                .json(&json!({ "by": "olivia" }))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    let (first, second) = tokio::join!(approve(a.url.clone()), approve(b.url.clone()));
+    let mut codes = [first, second];
+    codes.sort();
+    assert_eq!(
+        codes,
+        [202, 409],
+        "one decision counts, the other is refused"
+    );
+    assert!(cluster.all_succeeded(&HashSet::from([id]), 20).await);
+    assert_eq!(down.keys.lock().unwrap().len(), 1);
+    a.stop().await;
+    b.stop().await;
+    cluster.schema.drop().await;
+}
