@@ -106,12 +106,14 @@ async fn maintenance(shared: &Arc<Shared>, permits: &Arc<Semaphore>, tasks: &mut
     };
     let stalled = shared.runner.stalled(&shared.in_flight_now()).await;
     for summary in due.into_iter().chain(stalled.into_iter().flatten()) {
-        if !shared.start_flight(summary.id) {
-            continue;
-        }
+        // A free worker first: an execution is marked in flight only when
+        // it is about to run, so a busy daemon never strands one.
         let Ok(permit) = permits.clone().try_acquire_owned() else {
             return;
         };
+        if !shared.start_flight(summary.id) {
+            continue;
+        }
         let shared = shared.clone();
         tasks.spawn(async move {
             let journal = MetricsJournal(&shared.metrics);

@@ -159,3 +159,44 @@ async fn the_demo_issues_each_reward_once_and_the_report_counts_exactly() {
     let svg = std::fs::read_to_string(chart).unwrap();
     assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
 }
+
+#[tokio::test]
+async fn the_demo_gives_the_same_report_on_postgresql() {
+    let Some(schema) = crate::pg::Schema::new("demo").await else {
+        return;
+    };
+    let out = Scenarist::new()
+        .args(["demo", "--store", &schema.url])
+        .run()
+        .await;
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains(
+            "4 participants enrolled, 8 referred, 5 qualified, 5 rewards issued, 0 issued twice"
+        ),
+        "{}",
+        out.stdout
+    );
+    let report = Scenarist::new()
+        .env("SCENARIST_STORE", schema.url.clone())
+        .args(["report", "--format", "json"])
+        .run()
+        .await;
+    assert_eq!(report.code, 0, "{}", report.stderr);
+    let totals = report.json()["totals"].clone();
+    assert_eq!(totals["referred"], 8);
+    assert_eq!(totals["qualified"], 5);
+    assert_eq!(totals["rewards_value"], 4750.0);
+    // A second demo on the same schema is refused rather than mixed in.
+    let again = Scenarist::new()
+        .args(["demo", "--store", &schema.url])
+        .run()
+        .await;
+    assert_ne!(again.code, 0);
+    assert!(
+        again.stderr.contains("already holds executions"),
+        "{}",
+        again.stderr
+    );
+    schema.drop().await;
+}

@@ -198,10 +198,26 @@ async fn a_killed_daemon_is_taken_over_and_every_accepted_event_runs_once() {
     );
     if !cluster.all_succeeded(&accepted, 90).await {
         let mut by_status: HashMap<String, usize> = HashMap::new();
+        let mut stuck = String::new();
+        let logs: Vec<String> = (0..3)
+            .map(|n| {
+                std::fs::read_to_string(cluster.dir.path().join(format!("daemon-{n}.log")))
+                    .unwrap_or_default()
+            })
+            .collect();
         for row in cluster.executions().await {
             *by_status.entry(row["status"].to_string()).or_default() += 1;
+            if row["status"] != "succeeded" {
+                let id = row["id"].as_str().unwrap();
+                stuck.push_str(&format!("\n{row}"));
+                for (n, log) in logs.iter().enumerate() {
+                    for line in log.lines().filter(|l| l.contains(id)) {
+                        stuck.push_str(&format!("\n  daemon {n}: {line}"));
+                    }
+                }
+            }
         }
-        panic!("not every accepted event finished: {by_status:?}");
+        panic!("not every accepted event finished: {by_status:?}{stuck}");
     }
     let taken_over_within = killed_at.unwrap().elapsed();
     let rows = cluster.executions().await;
@@ -366,5 +382,40 @@ async fn a_decision_through_one_daemon_goes_on_once_on_any() {
     assert_eq!(down.keys.lock().unwrap().len(), 1);
     a.stop().await;
     b.stop().await;
+    cluster.schema.drop().await;
+}
+
+#[tokio::test]
+async fn a_schedule_on_three_daemons_fires_each_tick_once() {
+    let Some(schema) = Schema::new("ticks").await else {
+        return;
+    };
+    let yaml = r#"name: qualify
+trigger:
+  schedule: { every: 1s, catch_up: none }
+steps:
+  - id: tick
+    set: { at: "{{ trigger.body.scheduled_at }}" }
+"#;
+    let cluster = Cluster::new(schema, yaml);
+    let daemons = vec![
+        cluster.daemon(0, "5s").await,
+        cluster.daemon(1, "5s").await,
+        cluster.daemon(2, "5s").await,
+    ];
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    for daemon in daemons {
+        daemon.stop().await;
+    }
+    let store = scenarist::store::open(&cluster.schema.url).unwrap();
+    let rows = cluster.executions().await;
+    assert!(rows.len() >= 4, "about one tick a second: {}", rows.len());
+    let mut ticks = HashSet::new();
+    for row in &rows {
+        let id = uuid::Uuid::parse_str(row["id"].as_str().unwrap()).unwrap();
+        let stored = store.execution(id).await.unwrap().unwrap();
+        let at = stored.trigger["body"]["scheduled_at"].to_string();
+        assert!(ticks.insert(at.clone()), "tick {at} fired twice");
+    }
     cluster.schema.drop().await;
 }

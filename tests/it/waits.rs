@@ -327,7 +327,10 @@ async fn a_daemon_killed_right_after_an_event_committed_resumes_the_wait_once() 
     let daemon = world.serve().await;
     world.wait_status(&lee, "succeeded", 20).await;
     tokio::time::sleep(Duration::from_millis(700)).await;
-    assert_eq!(world.qualified().await.len(), 1, "one downstream call");
+    // The kill may land while the resumed execution's request is in flight:
+    // it is then sent again after the restart, with the same key.
+    assert!(!world.qualified().await.is_empty());
+    assert_eq!(world.qualified_keys().await.len(), 1, "one downstream call");
     daemon.stop().await;
 }
 

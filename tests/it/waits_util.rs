@@ -87,6 +87,24 @@ impl World {
             .collect()
     }
 
+    /// The distinct Idempotency-Keys of the qualifications sent: a request
+    /// sent again after a crash carries the same key and counts once.
+    pub async fn qualified_keys(&self) -> std::collections::HashSet<String> {
+        self.server
+            .received_requests()
+            .await
+            .unwrap_or_default()
+            .iter()
+            .filter(|r| r.url.path() == "/qualify")
+            .filter_map(|r| {
+                r.headers
+                    .get("idempotency-key")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned)
+            })
+            .collect()
+    }
+
     pub async fn execution(&self, id: &str) -> Value {
         let out = self
             .cli()

@@ -234,12 +234,57 @@ impl Store for PgStore {
         owner: &str,
         record: &StepRecord,
     ) -> Result<(), StoreError> {
+        let id = execution_id.to_string();
+        if record.kind != "wait_for" {
+            // The hot path: one statement, one round trip. The owner check
+            // and the write are one: the execution's row is share-locked for
+            // the insert, so a take-over either happened before (nothing is
+            // written) or waits for it.
+            let client = self.client().await?;
+            let statement = client
+                .prepare_cached(
+                    "INSERT INTO steps (execution_id, path, step_key, kind, status, attempts, input, output, error, detail, started_at, duration_ms)
+                     SELECT $1::TEXT, $2::TEXT, $3::TEXT, $4::TEXT, $5::TEXT, $6::INTEGER, $7::TEXT, $8::TEXT, $9::TEXT, $10::TEXT, $11::BIGINT, $12::BIGINT
+                     WHERE EXISTS (SELECT 1 FROM executions WHERE id = $1 AND owner = $13 FOR SHARE)
+                     ON CONFLICT (execution_id, path) DO UPDATE SET
+                       step_key = excluded.step_key, kind = excluded.kind, status = excluded.status,
+                       attempts = excluded.attempts, input = excluded.input, output = excluded.output,
+                       error = excluded.error, detail = excluded.detail, started_at = excluded.started_at,
+                       duration_ms = excluded.duration_ms",
+                )
+                .await
+                .map_err(db)?;
+            let written = client
+                .execute(
+                    &statement,
+                    &[
+                        &id,
+                        &record.path,
+                        &record.key(),
+                        &record.kind,
+                        &record.status.as_str(),
+                        &(record.attempts as i32),
+                        &record.input.as_ref().map(json_text),
+                        &json_text(&record.output),
+                        &record.error,
+                        &record.detail,
+                        &micros(record.started_at),
+                        &(record.duration_ms as i64),
+                        &owner,
+                    ],
+                )
+                .await
+                .map_err(db)?;
+            return match written {
+                0 => Err(StoreError::LeaseLost(execution_id)),
+                _ => Ok(()),
+            };
+        }
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(db)?;
-        let id = execution_id.to_string();
         fence(&tx, &id, owner, execution_id).await?;
         upsert_step(&tx, &id, record).await?;
-        if record.kind == "wait_for" && record.status != StepStatus::Waiting {
+        if record.status != StepStatus::Waiting {
             tx.execute(
                 "DELETE FROM event_waits WHERE execution_id = $1 AND path = $2",
                 &[&id, &record.path],
@@ -256,13 +301,49 @@ impl Store for PgStore {
         owner: &str,
         finish: Finish,
     ) -> Result<(), StoreError> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await.map_err(db)?;
         let (error_step, error) = match finish.error {
             Some(e) => (Some(e.step), Some(e.message)),
             None => (None, None),
         };
         let id = execution_id.to_string();
+        if finish.status != ExecutionStatus::Waiting {
+            // The hot path in one statement: the fenced end, and the end of
+            // any wait it registered.
+            let client = self.client().await?;
+            let statement = client
+                .prepare_cached(
+                    "WITH done AS (
+                       UPDATE executions SET status = $2, finished_at = $3, updated_at = $3, next_retry_at = $4,
+                         error_step = $5, error = $6, owner = NULL
+                       WHERE id = $1 AND (owner = $7 OR owner IS NULL) RETURNING id),
+                     waits AS (DELETE FROM event_waits WHERE execution_id IN (SELECT id FROM done))
+                     SELECT COUNT(*) FROM done",
+                )
+                .await
+                .map_err(db)?;
+            let done: i64 = client
+                .query_one(
+                    &statement,
+                    &[
+                        &id,
+                        &finish.status.as_str(),
+                        &micros(finish.finished_at),
+                        &finish.next_retry_at.map(micros),
+                        &error_step,
+                        &error,
+                        &owner,
+                    ],
+                )
+                .await
+                .map_err(db)?
+                .get(0);
+            return match done {
+                0 => Err(StoreError::LeaseLost(execution_id)),
+                _ => Ok(()),
+            };
+        }
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(db)?;
         // Only the owner ends an execution (a queued one has none yet): a
         // daemon that lost its lease never frees a slot the new owner holds.
         let changed = tx
