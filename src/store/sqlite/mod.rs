@@ -111,23 +111,38 @@ impl SqliteStore {
                     message: e.to_string(),
                 },
             })?;
-        let schema: usize =
-            conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))? as usize;
-        let tables: Vec<String> = conn
-            .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")?
-            .query_map([], |r| r.get(0))?
-            .collect::<Result<_, _>>()?;
+        let tables = |conn: &Connection| -> Result<Vec<String>, StoreError> {
+            Ok(conn
+                .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")?
+                .query_map([], |r| r.get(0))?
+                .collect::<Result<_, _>>()?)
+        };
         if application_id != 0 && application_id != APPLICATION_ID {
             return Err(foreign(format!(
                 "it is an SQLite database of another application (application_id {application_id:#x})"
             )));
         }
-        if application_id == 0 && !tables.is_empty() {
-            return Err(foreign(format!(
-                "it is an SQLite database with other tables ({})",
-                tables.join(", ")
-            )));
+        if application_id == 0 {
+            // A new file, or one another process is making a store right now:
+            // decide under the write lock. The id is written before any table,
+            // so tables without it are someone else's.
+            conn.execute_batch("BEGIN IMMEDIATE")?;
+            let marked: i32 = conn.query_row("PRAGMA application_id", [], |r| r.get(0))?;
+            let found = tables(&conn)?;
+            if marked == 0 && !found.is_empty() {
+                conn.execute_batch("ROLLBACK")?;
+                return Err(foreign(format!(
+                    "it is an SQLite database with other tables ({})",
+                    found.join(", ")
+                )));
+            }
+            if marked == 0 {
+                conn.execute_batch(&format!("PRAGMA application_id = {APPLICATION_ID}"))?;
+            }
+            conn.execute_batch("COMMIT")?;
         }
+        let schema: usize =
+            conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))? as usize;
         if schema > KNOWN_SCHEMA {
             return Err(StoreError::TooNew {
                 path: shown.to_owned(),
@@ -157,7 +172,6 @@ impl SqliteStore {
                     path: shown.to_owned(),
                     message: format!("migration failed: {e}"),
                 })?;
-            conn.execute_batch(&format!("PRAGMA application_id = {APPLICATION_ID}"))?;
         }
         let (jobs, queue) = mpsc::channel::<Job>();
         std::thread::Builder::new()
