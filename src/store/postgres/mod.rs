@@ -16,6 +16,7 @@
 mod events;
 mod rows;
 mod store_impl;
+mod writer;
 
 use std::str::FromStr;
 
@@ -44,6 +45,9 @@ pub struct PgStore {
     ready: std::sync::Arc<OnceCell<()>>,
     /// For the LISTEN connection, which lives outside the pool.
     config: tokio_postgres::Config,
+    /// The shared-commit writers, started on first use (on the runtime of
+    /// the first caller).
+    writer: std::sync::Arc<OnceCell<writer::Writer>>,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -124,6 +128,7 @@ impl PgStore {
             shown,
             ready: Default::default(),
             config,
+            writer: Default::default(),
         })
     }
 
@@ -173,6 +178,15 @@ impl PgStore {
         }
         drop(client);
         Ok(())
+    }
+
+    /// The writers, the schema migrated first.
+    async fn writer(&self) -> Result<&writer::Writer, StoreError> {
+        drop(self.client().await?);
+        Ok(self
+            .writer
+            .get_or_init(|| async { writer::Writer::start(self.pool.clone()) })
+            .await)
     }
 
     fn unreachable(&self, e: deadpool_postgres::PoolError) -> StoreError {

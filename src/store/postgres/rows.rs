@@ -35,6 +35,15 @@ pub(super) fn summary(row: &Row) -> Result<ExecutionSummary, StoreError> {
     let id: String = row.get(0);
     let status: String = row.get(3);
     let replay_of: Option<String> = row.get(11);
+    summary_rest(row, id, status, replay_of)
+}
+
+fn summary_rest(
+    row: &Row,
+    id: String,
+    status: String,
+    replay_of: Option<String>,
+) -> Result<ExecutionSummary, StoreError> {
     Ok(ExecutionSummary {
         id: uuid(&id, "execution id")?,
         scenario: row.get(1),
@@ -58,27 +67,38 @@ pub(super) fn summaries(rows: &[Row]) -> Result<Vec<ExecutionSummary>, StoreErro
 pub(super) const STEP_COLUMNS: &str =
     "path, kind, status, attempts, input, output, error, detail, started_at, duration_ms";
 
-pub(super) fn step(row: &Row) -> Result<StepRecord, StoreError> {
-    let kind: String = row.get(1);
-    let status: String = row.get(2);
-    let input: Option<String> = row.get(4);
-    let output: String = row.get(5);
+/// A step from its columns starting at `o` (after the execution id, when
+/// the query names it first).
+fn step_at(row: &Row, o: usize) -> Result<StepRecord, StoreError> {
+    let kind: String = row.get(o + 1);
+    let status: String = row.get(o + 2);
+    let input: Option<String> = row.get(o + 4);
+    let output: String = row.get(o + 5);
     Ok(StepRecord {
-        path: row.get(0),
+        path: row.get(o),
         kind: crate::store::kind_name(&kind),
         status: status.parse().map_err(StoreError::Corrupt)?,
         input: input.map(|i| parse_json(&i, "a step input")).transpose()?,
         output: parse_json(&output, "a step output")?,
-        error: row.get(6),
-        detail: row.get(7),
-        attempts: row.get::<_, i32>(3) as u32,
-        started_at: from_micros(row.get(8)),
-        duration_ms: row.get::<_, i64>(9) as u64,
+        error: row.get(o + 6),
+        detail: row.get(o + 7),
+        attempts: row.get::<_, i32>(o + 3) as u32,
+        started_at: from_micros(row.get(o + 8)),
+        duration_ms: row.get::<_, i64>(o + 9) as u64,
     })
 }
 
 /// An execution with its trigger, vars and steps, from its row and its steps' rows.
 pub(super) fn stored(execution: &Row, steps: &[Row]) -> Result<StoredExecution, StoreError> {
+    stored_with_offset(execution, steps, 0)
+}
+
+/// As [`stored`], for step rows whose columns start at `offset`.
+pub(super) fn stored_with_offset(
+    execution: &Row,
+    steps: &[Row],
+    offset: usize,
+) -> Result<StoredExecution, StoreError> {
     let summary = summary(execution)?;
     let trigger: String = execution.get(12);
     let vars: String = execution.get(13);
@@ -90,6 +110,9 @@ pub(super) fn stored(execution: &Row, steps: &[Row]) -> Result<StoredExecution, 
         summary,
         trigger: parse_json(&trigger, "a trigger")?,
         vars,
-        steps: steps.iter().map(step).collect::<Result<_, _>>()?,
+        steps: steps
+            .iter()
+            .map(|r| step_at(r, offset))
+            .collect::<Result<_, _>>()?,
     })
 }

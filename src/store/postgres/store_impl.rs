@@ -11,6 +11,7 @@ use super::rows::{
     from_micros, json_text, micros, parse_json, stored, summaries, uuid, STEP_COLUMNS,
     SUMMARY_COLUMNS,
 };
+use super::writer::Job;
 use super::{db, PgStore};
 use crate::engine::{DataOp, DataRequest, ExecutionStatus, StepRecord, StepStatus};
 use crate::store::{
@@ -185,6 +186,185 @@ pub(super) async fn take_dedupe_key(
     Ok(Uuid::parse_str(&holder).ok())
 }
 
+/// Several executions with their steps in two queries, in the order of `ids`.
+async fn load_many(tx: &Tx<'_>, ids: &[String]) -> Result<Vec<StoredExecution>, StoreError> {
+    let rows = tx
+        .query(
+            &format!(
+                "SELECT {SUMMARY_COLUMNS}, trigger_doc, vars FROM executions WHERE id = ANY($1)"
+            ),
+            &[&ids],
+        )
+        .await
+        .map_err(db)?;
+    let steps = tx
+        .query(
+            &format!(
+                "SELECT execution_id, {STEP_COLUMNS} FROM steps WHERE execution_id = ANY($1) ORDER BY started_at, seq"
+            ),
+            &[&ids],
+        )
+        .await
+        .map_err(db)?;
+    let mut by_execution: std::collections::HashMap<String, Vec<tokio_postgres::Row>> =
+        std::collections::HashMap::new();
+    for step in steps {
+        by_execution.entry(step.get(0)).or_default().push(step);
+    }
+    let mut found: std::collections::HashMap<String, StoredExecution> =
+        std::collections::HashMap::new();
+    for row in rows {
+        let id: String = row.get(0);
+        let steps = by_execution.remove(&id).unwrap_or_default();
+        found.insert(id, super::rows::stored_with_offset(&row, &steps, 1)?);
+    }
+    Ok(ids.iter().filter_map(|id| found.remove(id)).collect())
+}
+
+/// A step's record, fenced on the owner, in the writer's shared transaction:
+/// the execution's row is share-locked for the insert, so a take-over either
+/// happened before (nothing is written) or waits for it.
+pub(super) async fn step_in(
+    tx: &Tx<'_>,
+    id: &str,
+    owner: &str,
+    record: &StepRecord,
+) -> Result<(), StoreError> {
+    let statement = tx
+        .prepare_cached(
+            "INSERT INTO steps (execution_id, path, step_key, kind, status, attempts, input, output, error, detail, started_at, duration_ms)
+             SELECT $1::TEXT, $2::TEXT, $3::TEXT, $4::TEXT, $5::TEXT, $6::INTEGER, $7::TEXT, $8::TEXT, $9::TEXT, $10::TEXT, $11::BIGINT, $12::BIGINT
+             WHERE EXISTS (SELECT 1 FROM executions WHERE id = $1 AND owner = $13 FOR SHARE)
+             ON CONFLICT (execution_id, path) DO UPDATE SET
+               step_key = excluded.step_key, kind = excluded.kind, status = excluded.status,
+               attempts = excluded.attempts, input = excluded.input, output = excluded.output,
+               error = excluded.error, detail = excluded.detail, started_at = excluded.started_at,
+               duration_ms = excluded.duration_ms",
+        )
+        .await
+        .map_err(db)?;
+    let written = tx
+        .execute(
+            &statement,
+            &[
+                &id,
+                &record.path,
+                &record.key(),
+                &record.kind,
+                &record.status.as_str(),
+                &(record.attempts as i32),
+                &record.input.as_ref().map(json_text),
+                &json_text(&record.output),
+                &record.error,
+                &record.detail,
+                &micros(record.started_at),
+                &(record.duration_ms as i64),
+                &owner,
+            ],
+        )
+        .await
+        .map_err(db)?;
+    match written {
+        0 => Err(lease_lost(id)),
+        _ => Ok(()),
+    }
+}
+
+fn lease_lost(id: &str) -> StoreError {
+    match Uuid::parse_str(id) {
+        Ok(id) => StoreError::LeaseLost(id),
+        Err(_) => StoreError::Corrupt(format!("execution id `{id}`")),
+    }
+}
+
+/// An execution's end (not a park), fenced on the owner, with the end of any
+/// wait it registered: one statement.
+pub(super) async fn finish_in(
+    tx: &Tx<'_>,
+    id: &str,
+    owner: &str,
+    finish: &Finish,
+) -> Result<(), StoreError> {
+    let statement = tx
+        .prepare_cached(
+            "WITH done AS (
+               UPDATE executions SET status = $2, finished_at = $3, updated_at = $3, next_retry_at = $4,
+                 error_step = $5, error = $6, owner = NULL
+               WHERE id = $1 AND (owner = $7 OR owner IS NULL) RETURNING id),
+             waits AS (DELETE FROM event_waits WHERE execution_id IN (SELECT id FROM done))
+             SELECT COUNT(*) FROM done",
+        )
+        .await
+        .map_err(db)?;
+    let (error_step, error) = match &finish.error {
+        Some(e) => (Some(e.step.as_str()), Some(e.message.as_str())),
+        None => (None, None),
+    };
+    let done: i64 = tx
+        .query_one(
+            &statement,
+            &[
+                &id,
+                &finish.status.as_str(),
+                &micros(finish.finished_at),
+                &finish.next_retry_at.map(micros),
+                &error_step,
+                &error,
+                &owner,
+            ],
+        )
+        .await
+        .map_err(db)?
+        .get(0);
+    match done {
+        0 => Err(lease_lost(id)),
+        _ => Ok(()),
+    }
+}
+
+/// A webhook's or a tick's event, in the writer's shared transaction.
+pub(super) async fn enqueue_in(
+    tx: &Tx<'_>,
+    new: &NewExecution,
+    admission: &Admission,
+    now: DateTime<Utc>,
+) -> Result<Enqueued, StoreError> {
+    if let Some(dedupe) = &admission.dedupe {
+        if let Some(existing) = take_dedupe_key(tx, &new.scenario, dedupe, new.id, now).await? {
+            return Ok(Enqueued::Duplicate(existing));
+        }
+    }
+    if let Some(tick) = admission.tick {
+        let holder = tx
+            .query_opt(
+                "INSERT INTO schedule_ticks (scenario, scheduled_at, execution_id) VALUES ($1, $2, $3)
+                 ON CONFLICT (scenario, scheduled_at) DO NOTHING RETURNING execution_id",
+                &[&new.scenario, &micros(tick), &new.id.to_string()],
+            )
+            .await
+            .map_err(db)?;
+        if holder.is_none() {
+            let holder: String = tx
+                .query_one(
+                    "SELECT execution_id FROM schedule_ticks WHERE scenario = $1 AND scheduled_at = $2",
+                    &[&new.scenario, &micros(tick)],
+                )
+                .await
+                .map_err(db)?
+                .get(0);
+            return Ok(Enqueued::Duplicate(uuid(&holder, "execution id")?));
+        }
+    }
+    insert_execution(
+        tx,
+        new,
+        ExecutionStatus::Queued,
+        admission.concurrency_key.as_deref(),
+    )
+    .await?;
+    Ok(Enqueued::Accepted(new.id))
+}
+
 #[async_trait]
 impl Store for PgStore {
     async fn save_version(
@@ -236,49 +416,14 @@ impl Store for PgStore {
     ) -> Result<(), StoreError> {
         let id = execution_id.to_string();
         if record.kind != "wait_for" {
-            // The hot path: one statement, one round trip. The owner check
-            // and the write are one: the execution's row is share-locked for
-            // the insert, so a take-over either happened before (nothing is
-            // written) or waits for it.
-            let client = self.client().await?;
-            let statement = client
-                .prepare_cached(
-                    "INSERT INTO steps (execution_id, path, step_key, kind, status, attempts, input, output, error, detail, started_at, duration_ms)
-                     SELECT $1::TEXT, $2::TEXT, $3::TEXT, $4::TEXT, $5::TEXT, $6::INTEGER, $7::TEXT, $8::TEXT, $9::TEXT, $10::TEXT, $11::BIGINT, $12::BIGINT
-                     WHERE EXISTS (SELECT 1 FROM executions WHERE id = $1 AND owner = $13 FOR SHARE)
-                     ON CONFLICT (execution_id, path) DO UPDATE SET
-                       step_key = excluded.step_key, kind = excluded.kind, status = excluded.status,
-                       attempts = excluded.attempts, input = excluded.input, output = excluded.output,
-                       error = excluded.error, detail = excluded.detail, started_at = excluded.started_at,
-                       duration_ms = excluded.duration_ms",
-                )
-                .await
-                .map_err(db)?;
-            let written = client
-                .execute(
-                    &statement,
-                    &[
-                        &id,
-                        &record.path,
-                        &record.key(),
-                        &record.kind,
-                        &record.status.as_str(),
-                        &(record.attempts as i32),
-                        &record.input.as_ref().map(json_text),
-                        &json_text(&record.output),
-                        &record.error,
-                        &record.detail,
-                        &micros(record.started_at),
-                        &(record.duration_ms as i64),
-                        &owner,
-                    ],
-                )
-                .await
-                .map_err(db)?;
-            return match written {
-                0 => Err(StoreError::LeaseLost(execution_id)),
-                _ => Ok(()),
-            };
+            let (reply, answer) = tokio::sync::oneshot::channel();
+            self.writer().await?.send(Job::Step {
+                id,
+                owner: owner.to_owned(),
+                record: record.clone(),
+                reply,
+            })?;
+            return answer.await.map_err(|_| StoreError::Closed)?;
         }
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(db)?;
@@ -307,40 +452,21 @@ impl Store for PgStore {
         };
         let id = execution_id.to_string();
         if finish.status != ExecutionStatus::Waiting {
-            // The hot path in one statement: the fenced end, and the end of
-            // any wait it registered.
-            let client = self.client().await?;
-            let statement = client
-                .prepare_cached(
-                    "WITH done AS (
-                       UPDATE executions SET status = $2, finished_at = $3, updated_at = $3, next_retry_at = $4,
-                         error_step = $5, error = $6, owner = NULL
-                       WHERE id = $1 AND (owner = $7 OR owner IS NULL) RETURNING id),
-                     waits AS (DELETE FROM event_waits WHERE execution_id IN (SELECT id FROM done))
-                     SELECT COUNT(*) FROM done",
-                )
-                .await
-                .map_err(db)?;
-            let done: i64 = client
-                .query_one(
-                    &statement,
-                    &[
-                        &id,
-                        &finish.status.as_str(),
-                        &micros(finish.finished_at),
-                        &finish.next_retry_at.map(micros),
-                        &error_step,
-                        &error,
-                        &owner,
-                    ],
-                )
-                .await
-                .map_err(db)?
-                .get(0);
-            return match done {
-                0 => Err(StoreError::LeaseLost(execution_id)),
-                _ => Ok(()),
-            };
+            let (reply, answer) = tokio::sync::oneshot::channel();
+            self.writer().await?.send(Job::Finish {
+                id,
+                owner: owner.to_owned(),
+                finish: Finish {
+                    status: finish.status,
+                    error: error_step
+                        .zip(error)
+                        .map(|(step, message)| crate::engine::ExecutionError { step, message }),
+                    finished_at: finish.finished_at,
+                    next_retry_at: finish.next_retry_at,
+                },
+                reply,
+            })?;
+            return answer.await.map_err(|_| StoreError::Closed)?;
         }
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(db)?;
@@ -613,49 +739,14 @@ impl Store for PgStore {
         admission: Admission,
         now: DateTime<Utc>,
     ) -> Result<Enqueued, StoreError> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await.map_err(db)?;
-        if let Some(dedupe) = &admission.dedupe {
-            if let Some(existing) = take_dedupe_key(&tx, &new.scenario, dedupe, new.id, now).await?
-            {
-                tx.commit().await.map_err(db)?;
-                return Ok(Enqueued::Duplicate(existing));
-            }
-        }
-        if let Some(tick) = admission.tick {
-            let inserted = tx
-                .execute(
-                    "INSERT INTO schedule_ticks (scenario, scheduled_at, execution_id) VALUES ($1, $2, $3)
-                     ON CONFLICT (scenario, scheduled_at) DO NOTHING",
-                    &[&new.scenario, &micros(tick), &new.id.to_string()],
-                )
-                .await
-                .map_err(db)?;
-            if inserted == 0 {
-                let holder: String = tx
-                    .query_one(
-                        "SELECT execution_id FROM schedule_ticks WHERE scenario = $1 AND scheduled_at = $2",
-                        &[&new.scenario, &micros(tick)],
-                    )
-                    .await
-                    .map_err(db)?
-                    .get(0);
-                tx.rollback().await.map_err(db)?;
-                return Ok(Enqueued::Duplicate(uuid(&holder, "execution id")?));
-            }
-        }
-        insert_execution(
-            &tx,
-            &new,
-            ExecutionStatus::Queued,
-            admission.concurrency_key.as_deref(),
-        )
-        .await?;
-        tx.execute("NOTIFY scenarist_queue", &[])
-            .await
-            .map_err(db)?;
-        tx.commit().await.map_err(db)?;
-        Ok(Enqueued::Accepted(new.id))
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.writer().await?.send(Job::Enqueue {
+            new: Box::new(new),
+            admission,
+            now,
+            reply,
+        })?;
+        answer.await.map_err(|_| StoreError::Closed)?
     }
 
     async fn claim_queued(
@@ -722,12 +813,7 @@ impl Store for PgStore {
         )
         .await
         .map_err(db)?;
-        let mut claimed = Vec::with_capacity(chosen.len());
-        for id in &chosen {
-            if let Some(stored) = load(&tx, id).await? {
-                claimed.push(stored);
-            }
-        }
+        let claimed = load_many(&tx, &chosen).await?;
         tx.commit().await.map_err(db)?;
         Ok(claimed)
     }
