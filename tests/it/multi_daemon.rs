@@ -419,3 +419,170 @@ steps:
     }
     cluster.schema.drop().await;
 }
+
+/// A downstream API that remembers, per key, the order in which it was
+/// called and whether two calls of one key overlapped.
+#[derive(Default)]
+struct Ordered {
+    seen: Mutex<HashMap<String, Vec<u64>>>,
+    busy: Mutex<HashSet<String>>,
+    overlaps: AtomicUsize,
+}
+
+async fn ordered_downstream() -> (String, Arc<Ordered>) {
+    let state = Arc::new(Ordered::default());
+    let app = axum::Router::new()
+        .route(
+            "/qualify",
+            post(
+                |State(s): State<Arc<Ordered>>, axum::Json(body): axum::Json<Value>| async move {
+                    let key = body["email"].as_str().unwrap_or_default().to_owned();
+                    if !s.busy.lock().unwrap().insert(key.clone()) {
+                        s.overlaps.fetch_add(1, Ordering::SeqCst);
+                    }
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    let n = body["n"].as_u64().unwrap_or_default();
+                    s.seen
+                        .lock()
+                        .unwrap()
+                        .entry(key.clone())
+                        .or_default()
+                        .push(n);
+                    s.busy.lock().unwrap().remove(&key);
+                    axum::Json(json!({ "ok": true }))
+                },
+            ),
+        )
+        .with_state(state.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, state)
+}
+
+#[tokio::test]
+async fn per_key_order_holds_across_three_daemons() {
+    let Some(schema) = Schema::new("order").await else {
+        return;
+    };
+    let (url, down) = ordered_downstream().await;
+    let yaml = format!(
+        r#"name: qualify
+settings: {{ concurrency: {{ limit: 1, key: "{{{{ trigger.body.email }}}}" }} }}
+trigger:
+  webhook: {{ path: qualify }}
+steps:
+  - id: qualify
+    http: {{ method: POST, url: "{url}/qualify", json: {{ email: "{{{{ trigger.body.email }}}}", n: "{{{{ trigger.body.n }}}}" }} }}
+"#
+    );
+    let cluster = Cluster::new(schema, &yaml);
+    let daemons = vec![
+        cluster.daemon(0, "5s").await,
+        cluster.daemon(1, "5s").await,
+        cluster.daemon(2, "5s").await,
+    ];
+    let client = reqwest::Client::new();
+    // Three leads; each lead's events go to the daemons in turn, one after
+    // the other (each accepted before the next is sent), the leads at once.
+    let leads = (0..3).map(|lead| {
+        let client = client.clone();
+        let urls: Vec<String> = daemons.iter().map(|d| d.url.clone()).collect();
+        async move {
+            let mut ids = Vec::new();
+            for n in 0..12u64 {
+                let response = client
+                    .post(format!("{}/hooks/qualify", urls[(n as usize + lead) % 3]))
+                    .json(&json!({ "email": format!("lead-{lead}@example.com"), "n": n }))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(response.status(), 202);
+                let body: Value = response.json().await.unwrap();
+                ids.push(body["execution_id"].as_str().unwrap().to_owned());
+            }
+            ids
+        }
+    });
+    let accepted: HashSet<String> = futures::future::join_all(leads)
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
+    assert!(cluster.all_succeeded(&accepted, 60).await);
+    let seen = down.seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 3);
+    for (key, order) in &seen {
+        assert_eq!(order, &(0..12).collect::<Vec<u64>>(), "{key} out of order");
+    }
+    assert_eq!(
+        down.overlaps.load(Ordering::SeqCst),
+        0,
+        "one lead at a time"
+    );
+    for daemon in daemons {
+        daemon.stop().await;
+    }
+    cluster.schema.drop().await;
+}
+
+#[tokio::test]
+async fn connections_terminated_by_the_server_lose_nothing_acknowledged() {
+    let Some(schema) = Schema::new("terminate").await else {
+        return;
+    };
+    // This test's daemons name their connections, so that only theirs are cut.
+    let app = schema.name.clone();
+    let separator = if schema.url.contains('?') { '&' } else { '?' };
+    let url_with_name = format!("{}{separator}application_name={app}", schema.url);
+    let (url, down) = downstream(Duration::from_millis(5)).await;
+    let mut cluster = Cluster::new(schema, &scenario(&url, ""));
+    cluster.schema.url = url_with_name;
+    let daemons = vec![cluster.daemon(0, "5s").await, cluster.daemon(1, "5s").await];
+    let server = crate::pg::server().unwrap();
+    let (admin, connection) = tokio_postgres::connect(&server, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let cutter = tokio::spawn(async move {
+        let mut cut = 0u64;
+        for _ in 0..8 {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            let rows = admin
+                .query(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1",
+                    &[&app],
+                )
+                .await
+                .unwrap();
+            cut += rows.len() as u64;
+        }
+        cut
+    });
+    let client = reqwest::Client::new();
+    let mut accepted = HashSet::new();
+    let started = Instant::now();
+    let mut n = 0;
+    while started.elapsed() < Duration::from_secs(3) {
+        let sends = (0..10).map(|i| {
+            let target = daemons[(n + i) % 2].url.clone();
+            let client = client.clone();
+            let email = format!("lead-{n}-{i}@example.com");
+            async move { post_hook(&client, &target, &email).await }
+        });
+        accepted.extend(futures::future::join_all(sends).await.into_iter().flatten());
+        n += 10;
+    }
+    let cut = cutter.await.unwrap();
+    assert!(cut > 0, "connections were terminated");
+    assert!(!accepted.is_empty());
+    assert!(
+        cluster.all_succeeded(&accepted, 60).await,
+        "every acknowledged event finished"
+    );
+    assert_eq!(down.keys.lock().unwrap().len(), accepted.len());
+    for daemon in daemons {
+        daemon.stop().await;
+    }
+    cluster.schema.drop().await;
+}

@@ -106,7 +106,9 @@ impl PgStore {
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(std::time::Duration::from_secs(5));
         }
-        config.application_name("scenarist");
+        if config.get_application_name().is_none() {
+            config.application_name("scenarist");
+        }
         config.options(format!("-c search_path={schema}"));
         let manager = Manager::from_config(
             config.clone(),
