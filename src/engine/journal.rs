@@ -87,6 +87,14 @@ pub trait Journal: Send + Sync {
         Ok(())
     }
 
+    /// Called before a step with effects outside the engine starts (an HTTP
+    /// request, a data store write, an event, a wait): a journal that keeps
+    /// results in batches makes everything before it durable now, so no
+    /// effect ever depends on a result that a crash could lose.
+    async fn before_effect(&self) -> Result<(), JournalError> {
+        Ok(())
+    }
+
     /// Keeps the state of a step that has not finished (a wait's fixed
     /// deadline), for the durable side only: a trace shows results, and this
     /// is not one yet.
@@ -237,13 +245,18 @@ impl Journal for Tee<'_> {
     }
 
     async fn step_finished(&self, record: &StepRecord) -> Result<(), JournalError> {
-        // The durable side first: the trace shows only what was kept.
+        // The durable side first: the trace shows only what was handed to
+        // the store (kept at the latest before the next effect).
         self.1.step_finished(record).await?;
         self.0.step_finished(record).await
     }
 
     async fn step_progress(&self, record: &StepRecord) -> Result<(), JournalError> {
         self.1.step_progress(record).await
+    }
+
+    async fn before_effect(&self) -> Result<(), JournalError> {
+        self.1.before_effect().await
     }
 
     async fn execution_finished(&self, execution: &Execution) -> Result<(), JournalError> {

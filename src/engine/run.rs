@@ -410,6 +410,11 @@ impl<'a> Interpreter<'a> {
                 }
             }
         }
+        if has_effects(&step.kind) {
+            if let Err(e) = self.journal.before_effect().await {
+                return Outcome::Aborted(e);
+            }
+        }
         match &step.kind {
             PlanKind::Set(expr) => match expr.eval(ctx) {
                 Ok(output) => self.succeeded(&run, ctx, output, 1, None).await,
@@ -701,6 +706,21 @@ fn is_pure(kind: &PlanKind) -> bool {
     matches!(
         kind,
         PlanKind::Set(_) | PlanKind::Filter(_) | PlanKind::Respond(_) | PlanKind::Fail(_)
+    )
+}
+
+/// Steps whose effects leave the engine: everything before them is made
+/// durable first (see [`Journal::before_effect`]).
+fn has_effects(kind: &PlanKind) -> bool {
+    matches!(
+        kind,
+        PlanKind::Http(_)
+            | PlanKind::Store(_)
+            | PlanKind::Record(_)
+            | PlanKind::Approval(_)
+            | PlanKind::Delay(_)
+            | PlanKind::WaitFor(_)
+            | PlanKind::Emit(_)
     )
 }
 

@@ -25,6 +25,11 @@ pub struct StoreJournal {
     retry_after: Option<std::time::Duration>,
     replay_of: Option<Uuid>,
     now: fn() -> DateTime<Utc>,
+    /// Results not committed yet: kept until the next step with effects
+    /// starts, or the execution ends, whichever comes first (see
+    /// `Journal::before_effect`). Steps that only compute are then re-run
+    /// after a crash instead of being committed one by one.
+    pending: std::sync::Mutex<Vec<StepRecord>>,
 }
 
 impl StoreJournal {
@@ -42,6 +47,7 @@ impl StoreJournal {
             retry_after: None,
             replay_of: None,
             now: Utc::now,
+            pending: std::sync::Mutex::new(Vec::new()),
         }
     }
 
@@ -64,6 +70,25 @@ impl StoreJournal {
 
     pub fn attempt(&self) -> u32 {
         self.attempt
+    }
+}
+
+impl StoreJournal {
+    fn take_pending(&self) -> Vec<StepRecord> {
+        std::mem::take(&mut *self.pending.lock().expect("pending lock"))
+    }
+
+    /// Commits what is pending (and `also`), in one call.
+    async fn flush(&self, also: Option<&StepRecord>) -> Result<(), JournalError> {
+        let mut records = self.take_pending();
+        records.extend(also.cloned());
+        if records.is_empty() {
+            return Ok(());
+        }
+        self.store
+            .record_steps(self.execution_id, &self.owner, &records)
+            .await
+            .map_err(kept)
     }
 }
 
@@ -90,14 +115,19 @@ impl Journal for StoreJournal {
     }
 
     async fn step_finished(&self, record: &StepRecord) -> Result<(), JournalError> {
-        self.store
-            .record_step(self.execution_id, &self.owner, record)
-            .await
-            .map_err(kept)
+        self.pending
+            .lock()
+            .expect("pending lock")
+            .push(record.clone());
+        Ok(())
+    }
+
+    async fn before_effect(&self) -> Result<(), JournalError> {
+        self.flush(None).await
     }
 
     async fn step_progress(&self, record: &StepRecord) -> Result<(), JournalError> {
-        self.step_finished(record).await
+        self.flush(Some(record)).await
     }
 
     async fn execution_finished(&self, execution: &Execution) -> Result<(), JournalError> {
@@ -109,10 +139,12 @@ impl Journal for StoreJournal {
             ExecutionStatus::Waiting => execution.wake_at,
             _ => None,
         };
+        let pending = self.take_pending();
         self.store
-            .finish_execution(
+            .finish_with_steps(
                 execution.execution_id,
                 &self.owner,
+                &pending,
                 Finish {
                     status: execution.status,
                     error: execution.error.clone(),

@@ -247,6 +247,32 @@ pub trait Store: Send + Sync {
         finish: Finish,
     ) -> Result<(), StoreError>;
 
+    /// Several step records at once (a journal's batch), in order.
+    async fn record_steps(
+        &self,
+        execution_id: Uuid,
+        owner: &str,
+        records: &[StepRecord],
+    ) -> Result<(), StoreError> {
+        for record in records {
+            self.record_step(execution_id, owner, record).await?;
+        }
+        Ok(())
+    }
+
+    /// The last step records and the execution's end, as one commit where
+    /// the store can.
+    async fn finish_with_steps(
+        &self,
+        execution_id: Uuid,
+        owner: &str,
+        records: &[StepRecord],
+        finish: Finish,
+    ) -> Result<(), StoreError> {
+        self.record_steps(execution_id, owner, records).await?;
+        self.finish_execution(execution_id, owner, finish).await
+    }
+
     /// Runs a data store operation and records the step's result in the same
     /// transaction, so a resumed execution never applies it twice.
     async fn data(

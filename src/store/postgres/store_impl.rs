@@ -420,7 +420,7 @@ impl Store for PgStore {
             self.writer().await?.send(Job::Step {
                 id,
                 owner: owner.to_owned(),
-                record: record.clone(),
+                records: vec![record.clone()],
                 reply,
             })?;
             return answer.await.map_err(|_| StoreError::Closed)?;
@@ -456,6 +456,7 @@ impl Store for PgStore {
             self.writer().await?.send(Job::Finish {
                 id,
                 owner: owner.to_owned(),
+                records: Vec::new(),
                 finish: Finish {
                     status: finish.status,
                     error: error_step
@@ -500,6 +501,51 @@ impl Store for PgStore {
         )
         .await?;
         tx.commit().await.map_err(db)
+    }
+
+    async fn record_steps(
+        &self,
+        execution_id: Uuid,
+        owner: &str,
+        records: &[StepRecord],
+    ) -> Result<(), StoreError> {
+        if records.iter().any(|r| r.kind == "wait_for") {
+            for record in records {
+                self.record_step(execution_id, owner, record).await?;
+            }
+            return Ok(());
+        }
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.writer().await?.send(Job::Step {
+            id: execution_id.to_string(),
+            owner: owner.to_owned(),
+            records: records.to_vec(),
+            reply,
+        })?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    async fn finish_with_steps(
+        &self,
+        execution_id: Uuid,
+        owner: &str,
+        records: &[StepRecord],
+        finish: Finish,
+    ) -> Result<(), StoreError> {
+        if finish.status == ExecutionStatus::Waiting || records.iter().any(|r| r.kind == "wait_for")
+        {
+            self.record_steps(execution_id, owner, records).await?;
+            return self.finish_execution(execution_id, owner, finish).await;
+        }
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.writer().await?.send(Job::Finish {
+            id: execution_id.to_string(),
+            owner: owner.to_owned(),
+            records: records.to_vec(),
+            finish,
+            reply,
+        })?;
+        answer.await.map_err(|_| StoreError::Closed)?
     }
 
     async fn data(

@@ -28,15 +28,18 @@ const MAX_BATCH: usize = 256;
 const WRITERS: usize = 3;
 
 pub(super) enum Job {
+    /// Step records of one execution, in order.
     Step {
         id: String,
         owner: String,
-        record: StepRecord,
+        records: Vec<StepRecord>,
         reply: oneshot::Sender<Result<(), StoreError>>,
     },
+    /// The last step records and the end (not a park).
     Finish {
         id: String,
         owner: String,
+        records: Vec<StepRecord>,
         finish: Finish,
         reply: oneshot::Sender<Result<(), StoreError>>,
     },
@@ -109,14 +112,33 @@ async fn run(pool: Pool, queue: Arc<Mutex<mpsc::UnboundedReceiver<Job>>>) {
     }
 }
 
+async fn steps_in(
+    tx: &Tx<'_>,
+    id: &str,
+    owner: &str,
+    records: &[StepRecord],
+) -> Result<(), StoreError> {
+    for record in records {
+        step_in(tx, id, owner, record).await?;
+    }
+    Ok(())
+}
+
 async fn run_job(tx: &Tx<'_>, job: &Job) -> Outcome {
     match job {
         Job::Step {
-            id, owner, record, ..
-        } => Outcome::Unit(step_in(tx, id, owner, record).await),
+            id, owner, records, ..
+        } => Outcome::Unit(steps_in(tx, id, owner, records).await),
         Job::Finish {
-            id, owner, finish, ..
-        } => Outcome::Unit(finish_in(tx, id, owner, finish).await),
+            id,
+            owner,
+            records,
+            finish,
+            ..
+        } => Outcome::Unit(match steps_in(tx, id, owner, records).await {
+            Ok(()) => finish_in(tx, id, owner, finish).await,
+            Err(e) => Err(e),
+        }),
         Job::Enqueue {
             new,
             admission,

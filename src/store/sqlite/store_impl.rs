@@ -20,6 +20,50 @@ use crate::store::{
     WaitingExecution,
 };
 
+fn steps_in(
+    conn: &rusqlite::Connection,
+    execution_id: Uuid,
+    records: &[StepRecord],
+) -> Result<(), StoreError> {
+    let id = execution_id.to_string();
+    for record in records {
+        upsert_step(conn, &id, record)?;
+        if record.kind == "wait_for" && record.status != StepStatus::Waiting {
+            super::waits::end_wait(conn, &id, &record.path)?;
+        }
+    }
+    Ok(())
+}
+
+fn finish_in(
+    conn: &rusqlite::Connection,
+    execution_id: Uuid,
+    finish: &Finish,
+) -> Result<(), StoreError> {
+    let (error_step, error) = match &finish.error {
+        Some(e) => (Some(e.step.as_str()), Some(e.message.as_str())),
+        None => (None, None),
+    };
+    conn.prepare_cached(
+        "UPDATE executions SET status = ?2, finished_at = ?3, updated_at = ?3, next_retry_at = ?4,
+           error_step = ?5, error = ?6, owner = NULL WHERE id = ?1",
+    )?
+    .execute(params![
+        execution_id.to_string(),
+        finish.status.as_str(),
+        micros(finish.finished_at),
+        finish.next_retry_at.map(micros),
+        error_step,
+        error,
+    ])?;
+    super::waits::settle_waits(
+        conn,
+        &execution_id.to_string(),
+        finish.status == ExecutionStatus::Waiting,
+        finish.finished_at,
+    )
+}
+
 #[async_trait]
 impl Store for SqliteStore {
     async fn save_version(
@@ -89,29 +133,32 @@ impl Store for SqliteStore {
         _owner: &str,
         finish: Finish,
     ) -> Result<(), StoreError> {
+        self.call(move |conn| finish_in(conn, execution_id, &finish))
+            .await
+    }
+
+    async fn record_steps(
+        &self,
+        execution_id: Uuid,
+        _owner: &str,
+        records: &[StepRecord],
+    ) -> Result<(), StoreError> {
+        let records = records.to_vec();
+        self.call(move |conn| steps_in(conn, execution_id, &records))
+            .await
+    }
+
+    async fn finish_with_steps(
+        &self,
+        execution_id: Uuid,
+        _owner: &str,
+        records: &[StepRecord],
+        finish: Finish,
+    ) -> Result<(), StoreError> {
+        let records = records.to_vec();
         self.call(move |conn| {
-            let (error_step, error) = match finish.error {
-                Some(e) => (Some(e.step), Some(e.message)),
-                None => (None, None),
-            };
-            conn.prepare_cached(
-                "UPDATE executions SET status = ?2, finished_at = ?3, updated_at = ?3, next_retry_at = ?4,
-                   error_step = ?5, error = ?6, owner = NULL WHERE id = ?1",
-            )?
-            .execute(params![
-                execution_id.to_string(),
-                finish.status.as_str(),
-                micros(finish.finished_at),
-                finish.next_retry_at.map(micros),
-                error_step,
-                error,
-            ])?;
-            super::waits::settle_waits(
-                conn,
-                &execution_id.to_string(),
-                finish.status == ExecutionStatus::Waiting,
-                finish.finished_at,
-            )
+            steps_in(conn, execution_id, &records)?;
+            finish_in(conn, execution_id, &finish)
         })
         .await
     }
