@@ -76,9 +76,15 @@ async fn insert_execution(
         ExecutionStatus::Queued => None,
         _ => Some(new.owner.as_str()),
     };
+    let statement = tx
+        .prepare_cached(
+            "INSERT INTO executions (id, scenario, version, status, trigger_doc, vars, attempt, started_at, updated_at, owner, replay_of, concurrency_key)
+             VALUES ($1, $2, $3, $4, $5, $6, 1, $7, $8, $9, $10, $11)",
+        )
+        .await
+        .map_err(db)?;
     tx.execute(
-        "INSERT INTO executions (id, scenario, version, status, trigger_doc, vars, attempt, started_at, updated_at, owner, replay_of, concurrency_key)
-         VALUES ($1, $2, $3, $4, $5, $6, 1, $7, $8, $9, $10, $11)",
+        &statement,
         &[
             &new.id.to_string(),
             &new.scenario,
@@ -143,13 +149,16 @@ async fn fence(tx: &Tx<'_>, id: &str, owner: &str, execution_id: Uuid) -> Result
 }
 
 async fn beat(tx: &Tx<'_>, owner: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
-    tx.execute(
-        "INSERT INTO daemons (owner, heartbeat_at) VALUES ($1, $2)
-         ON CONFLICT (owner) DO UPDATE SET heartbeat_at = GREATEST(daemons.heartbeat_at, excluded.heartbeat_at)",
-        &[&owner, &micros(now)],
-    )
-    .await
-    .map_err(db)?;
+    let statement = tx
+        .prepare_cached(
+            "INSERT INTO daemons (owner, heartbeat_at) VALUES ($1, $2)
+             ON CONFLICT (owner) DO UPDATE SET heartbeat_at = GREATEST(daemons.heartbeat_at, excluded.heartbeat_at)",
+        )
+        .await
+        .map_err(db)?;
+    tx.execute(&statement, &[&owner, &micros(now)])
+        .await
+        .map_err(db)?;
     Ok(())
 }
 
@@ -823,14 +832,14 @@ impl Store for PgStore {
                 running.insert((row.get(0), row.get(1)), row.get::<_, i64>(2) as u32);
             }
         }
-        let candidates = tx
-            .query(
+        let statement = tx
+            .prepare_cached(
                 "SELECT id, scenario, concurrency_key FROM executions WHERE status = 'queued'
                  ORDER BY id LIMIT 256 FOR UPDATE SKIP LOCKED",
-                &[],
             )
             .await
             .map_err(db)?;
+        let candidates = tx.query(&statement, &[]).await.map_err(db)?;
         let mut chosen: Vec<String> = Vec::new();
         for row in candidates {
             if chosen.len() >= max {
@@ -852,13 +861,16 @@ impl Store for PgStore {
             return Ok(Vec::new());
         }
         beat(&tx, owner, now).await?;
-        tx.execute(
-            "UPDATE executions SET status = 'running', owner = $2, updated_at = $3, started_at = $3
-             WHERE id = ANY($1) AND status = 'queued'",
-            &[&chosen, &owner, &micros(now)],
-        )
-        .await
-        .map_err(db)?;
+        let statement = tx
+            .prepare_cached(
+                "UPDATE executions SET status = 'running', owner = $2, updated_at = $3, started_at = $3
+                 WHERE id = ANY($1) AND status = 'queued'",
+            )
+            .await
+            .map_err(db)?;
+        tx.execute(&statement, &[&chosen, &owner, &micros(now)])
+            .await
+            .map_err(db)?;
         let claimed = load_many(&tx, &chosen).await?;
         tx.commit().await.map_err(db)?;
         Ok(claimed)
