@@ -586,3 +586,132 @@ async fn connections_terminated_by_the_server_lose_nothing_acknowledged() {
     }
     cluster.schema.drop().await;
 }
+
+/// A TCP proxy in front of PostgreSQL that the test cuts and restores: the
+/// database "goes away" for the daemon without touching the shared server.
+struct Proxy {
+    port: u16,
+    open: Arc<std::sync::atomic::AtomicBool>,
+    links: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+}
+
+impl Proxy {
+    async fn start(target: String) -> Proxy {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let open = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let links: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>> = Arc::default();
+        let (accepting, kept) = (open.clone(), links.clone());
+        tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                if !accepting.load(Ordering::SeqCst) {
+                    continue; // dropped: refused
+                }
+                let target = target.clone();
+                let link = tokio::spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+                kept.lock().unwrap().push(link);
+            }
+        });
+        Proxy { port, open, links }
+    }
+
+    fn cut(&self) {
+        self.open.store(false, Ordering::SeqCst);
+        for link in self.links.lock().unwrap().drain(..) {
+            link.abort();
+        }
+    }
+
+    fn restore(&self) {
+        self.open.store(true, Ordering::SeqCst);
+    }
+}
+
+#[tokio::test]
+async fn when_the_database_goes_away_webhooks_answer_503_and_all_resumes_by_itself() {
+    let Some(schema) = Schema::new("away").await else {
+        return;
+    };
+    // The server URL's host and port, replaced by the proxy's.
+    let server = crate::pg::server().unwrap();
+    let config: tokio_postgres::Config = server.parse().unwrap();
+    let (host, port) = match (config.get_hosts().first(), config.get_ports().first()) {
+        (Some(tokio_postgres::config::Host::Tcp(h)), Some(p)) => (h.clone(), *p),
+        _ => ("127.0.0.1".to_owned(), 5432),
+    };
+    let proxy = Proxy::start(format!("{host}:{port}")).await;
+    let (url, down) = downstream(Duration::from_millis(1)).await;
+    let mut cluster = Cluster::new(schema, &scenario(&url, ""));
+    let direct = cluster.schema.url.clone();
+    cluster.schema.url = direct.replacen(
+        &format!("{host}:{port}"),
+        &format!("127.0.0.1:{}", proxy.port),
+        1,
+    );
+    assert_ne!(
+        cluster.schema.url, direct,
+        "the store goes through the proxy"
+    );
+    let daemon = cluster.daemon(0, "5s").await;
+    let client = reqwest::Client::new();
+    let mut accepted = HashSet::new();
+    for n in 0..20 {
+        accepted.insert(
+            post_hook(&client, &daemon.url, &format!("before-{n}@example.com"))
+                .await
+                .unwrap(),
+        );
+    }
+
+    proxy.cut();
+    for n in 0..10 {
+        let response = client
+            .post(format!("{}/hooks/qualify", daemon.url))
+            .json(&json!({ "email": format!("during-{n}@example.com") }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 503, "never a 202 without a commit");
+    }
+    let health = client
+        .get(format!("{}/healthz", daemon.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 503);
+    let said: Value = health.json().await.unwrap();
+    assert_eq!(said["status"], "store unreachable", "{said}");
+
+    proxy.restore();
+    assert!(
+        eventually(30, || async {
+            client
+                .get(format!("{}/healthz", daemon.url))
+                .send()
+                .await
+                .is_ok_and(|r| r.status() == 200)
+        })
+        .await,
+        "healthy again by itself"
+    );
+    for n in 0..20 {
+        accepted.insert(
+            post_hook(&client, &daemon.url, &format!("after-{n}@example.com"))
+                .await
+                .unwrap(),
+        );
+    }
+    // Read through the direct URL: the proxy's links are the daemon's.
+    cluster.schema.url = direct;
+    assert!(
+        cluster.all_succeeded(&accepted, 60).await,
+        "nothing acknowledged was lost"
+    );
+    assert_eq!(down.keys.lock().unwrap().len(), accepted.len());
+    daemon.stop().await;
+    cluster.schema.drop().await;
+}
