@@ -1,5 +1,6 @@
 //! Integration tests: the real `scenarist` binary against real local HTTP servers.
 
+mod cluster;
 mod daemon;
 mod daemon_util;
 mod demo;

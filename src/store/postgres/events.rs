@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use super::db;
 use super::rows::{from_micros, json_text, micros, parse_json, uuid};
-use super::store_impl::{upsert_step, Tx};
+use super::writes::{upsert_step, Tx};
 use crate::engine::{record_output, Emitted, EventWait, NewEvent, ReceivedEvent, StepRecord};
 use crate::report::{BusinessEvent, ExecutionCounts};
 use crate::store::{Decided, EventFilter, StoreError, StoredEvent, WaitingExecution};

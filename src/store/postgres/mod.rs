@@ -13,10 +13,14 @@
 //! and a wait, a counter) the statement is atomic (`ON CONFLICT`, a
 //! conditional `UPDATE ... RETURNING`) or the transaction takes a lock first.
 
+mod data;
 mod events;
+mod journal;
+mod queue;
 mod rows;
 mod store_impl;
 mod writer;
+mod writes;
 
 use std::str::FromStr;
 

@@ -17,7 +17,7 @@ use deadpool_postgres::Pool;
 use tokio::sync::{mpsc, oneshot, Mutex};
 
 use super::db;
-use super::store_impl::{enqueue_in, finish_in, step_in, Tx};
+use super::writes::{enqueue_in, finish_in, step_in, Tx};
 use crate::engine::StepRecord;
 use crate::store::{Admission, Enqueued, Finish, NewExecution, StoreError};
 
