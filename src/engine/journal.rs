@@ -68,6 +68,31 @@ pub enum DataOp {
     },
 }
 
+/// The result a store keeps for a data operation's step, in the same
+/// transaction as the operation (every backend writes the same record).
+pub fn data_step_record(
+    step_path: &str,
+    request: &DataRequest,
+    output: Value,
+    at: DateTime<Utc>,
+) -> StepRecord {
+    StepRecord {
+        path: step_path.to_owned(),
+        kind: match request.op {
+            DataOp::Record { .. } => "record",
+            _ => "store",
+        },
+        status: super::execution::StepStatus::Succeeded,
+        input: None,
+        output,
+        error: None,
+        attempts: 1,
+        started_at: at,
+        duration_ms: 0,
+        detail: None,
+    }
+}
+
 /// A `store` step's request: the operation, and the key it acts on.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DataRequest {

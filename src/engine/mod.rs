@@ -26,8 +26,8 @@ pub use effects::idempotency_key;
 pub use events::{Emitted, EventWait, NewEvent, ReceivedEvent};
 pub use execution::{Execution, ExecutionError, ExecutionStatus, StepRecord, StepStatus};
 pub use journal::{
-    apply_in_memory, increment, record_output, DataOp, DataRequest, ExecutionStart, Journal,
-    JournalError, MemoryJournal, NoJournal, Tee,
+    apply_in_memory, data_step_record, increment, record_output, DataOp, DataRequest,
+    ExecutionStart, Journal, JournalError, MemoryJournal, NoJournal, Tee,
 };
 pub use redact::{Redactor, MASK, MIN_SECRET_LEN};
 pub use run::Prepared;

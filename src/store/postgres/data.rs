@@ -13,7 +13,7 @@ use uuid::Uuid;
 use super::rows::{json_text, micros, parse_json};
 use super::writes::{fence, upsert_step};
 use super::{db, PgStore};
-use crate::engine::{DataOp, DataRequest, StepRecord, StepStatus};
+use crate::engine::{DataOp, DataRequest};
 use crate::store::StoreError;
 
 pub(super) async fn data(
@@ -91,21 +91,7 @@ pub(super) async fn data(
             .await?
         }
     };
-    let record = StepRecord {
-        path: step_path.to_owned(),
-        kind: match request.op {
-            DataOp::Record { .. } => "record",
-            _ => "store",
-        },
-        status: StepStatus::Succeeded,
-        input: None,
-        output: output.clone(),
-        error: None,
-        attempts: 1,
-        started_at: now,
-        duration_ms: 0,
-        detail: None,
-    };
+    let record = crate::engine::data_step_record(step_path, request, output.clone(), now);
     upsert_step(&tx, &execution_id.to_string(), &record).await?;
     tx.commit().await.map_err(db)?;
     Ok(output)

@@ -9,6 +9,7 @@
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
+use tokio_postgres::types::ToSql;
 use uuid::Uuid;
 
 use super::db;
@@ -20,42 +21,73 @@ use crate::store::{
 
 pub(super) type Tx<'a> = deadpool_postgres::Transaction<'a>;
 
+/// The columns of a step's row, and what a re-run of the step replaces.
+const STEP_INSERT: &str = "INSERT INTO steps (execution_id, path, step_key, kind, status, attempts, input, output, error, detail, started_at, duration_ms)";
+const STEP_CONFLICT: &str = "ON CONFLICT (execution_id, path) DO UPDATE SET
+   step_key = excluded.step_key, kind = excluded.kind, status = excluded.status,
+   attempts = excluded.attempts, input = excluded.input, output = excluded.output,
+   error = excluded.error, detail = excluded.detail, started_at = excluded.started_at,
+   duration_ms = excluded.duration_ms";
+
+/// A step record's column values, owned, for `$1` to `$12` of [`STEP_INSERT`].
+struct StepRow<'a> {
+    id: &'a str,
+    record: &'a StepRecord,
+    key: &'a str,
+    status: &'static str,
+    attempts: i32,
+    input: Option<String>,
+    output: String,
+    started_at: i64,
+    duration_ms: i64,
+}
+
+impl<'a> StepRow<'a> {
+    fn new(id: &'a str, record: &'a StepRecord) -> StepRow<'a> {
+        StepRow {
+            id,
+            record,
+            key: record.key(),
+            status: record.status.as_str(),
+            attempts: record.attempts as i32,
+            input: record.input.as_ref().map(json_text),
+            output: json_text(&record.output),
+            started_at: micros(record.started_at),
+            duration_ms: record.duration_ms as i64,
+        }
+    }
+
+    fn params(&self) -> Vec<&(dyn ToSql + Sync)> {
+        vec![
+            &self.id,
+            &self.record.path,
+            &self.key,
+            &self.record.kind,
+            &self.status,
+            &self.attempts,
+            &self.input,
+            &self.output,
+            &self.record.error,
+            &self.record.detail,
+            &self.started_at,
+            &self.duration_ms,
+        ]
+    }
+}
+
 pub(super) async fn upsert_step(
     tx: &Tx<'_>,
     execution_id: &str,
     record: &StepRecord,
 ) -> Result<(), StoreError> {
     let statement = tx
-        .prepare_cached(
-            "INSERT INTO steps (execution_id, path, step_key, kind, status, attempts, input, output, error, detail, started_at, duration_ms)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
-             ON CONFLICT (execution_id, path) DO UPDATE SET
-               step_key = excluded.step_key, kind = excluded.kind, status = excluded.status,
-               attempts = excluded.attempts, input = excluded.input, output = excluded.output,
-               error = excluded.error, detail = excluded.detail, started_at = excluded.started_at,
-               duration_ms = excluded.duration_ms",
-        )
+        .prepare_cached(&format!(
+            "{STEP_INSERT} VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) {STEP_CONFLICT}"
+        ))
         .await
         .map_err(db)?;
-    tx.execute(
-        &statement,
-        &[
-            &execution_id,
-            &record.path,
-            &record.key(),
-            &record.kind,
-            &record.status.as_str(),
-            &(record.attempts as i32),
-            &record.input.as_ref().map(json_text),
-            &json_text(&record.output),
-            &record.error,
-            &record.detail,
-            &micros(record.started_at),
-            &(record.duration_ms as i64),
-        ],
-    )
-    .await
-    .map_err(db)?;
+    let row = StepRow::new(execution_id, record);
+    tx.execute(&statement, &row.params()).await.map_err(db)?;
     Ok(())
 }
 
@@ -241,39 +273,18 @@ pub(super) async fn step_in(
     record: &StepRecord,
 ) -> Result<(), StoreError> {
     let statement = tx
-        .prepare_cached(
-            "INSERT INTO steps (execution_id, path, step_key, kind, status, attempts, input, output, error, detail, started_at, duration_ms)
+        .prepare_cached(&format!(
+            "{STEP_INSERT}
              SELECT $1::TEXT, $2::TEXT, $3::TEXT, $4::TEXT, $5::TEXT, $6::INTEGER, $7::TEXT, $8::TEXT, $9::TEXT, $10::TEXT, $11::BIGINT, $12::BIGINT
              WHERE EXISTS (SELECT 1 FROM executions WHERE id = $1 AND owner = $13 FOR SHARE)
-             ON CONFLICT (execution_id, path) DO UPDATE SET
-               step_key = excluded.step_key, kind = excluded.kind, status = excluded.status,
-               attempts = excluded.attempts, input = excluded.input, output = excluded.output,
-               error = excluded.error, detail = excluded.detail, started_at = excluded.started_at,
-               duration_ms = excluded.duration_ms",
-        )
+             {STEP_CONFLICT}"
+        ))
         .await
         .map_err(db)?;
-    let written = tx
-        .execute(
-            &statement,
-            &[
-                &id,
-                &record.path,
-                &record.key(),
-                &record.kind,
-                &record.status.as_str(),
-                &(record.attempts as i32),
-                &record.input.as_ref().map(json_text),
-                &json_text(&record.output),
-                &record.error,
-                &record.detail,
-                &micros(record.started_at),
-                &(record.duration_ms as i64),
-                &owner,
-            ],
-        )
-        .await
-        .map_err(db)?;
+    let row = StepRow::new(id, record);
+    let mut params = row.params();
+    params.push(&owner);
+    let written = tx.execute(&statement, &params).await.map_err(db)?;
     match written {
         0 => Err(lease_lost(id)),
         _ => Ok(()),

@@ -222,21 +222,8 @@ impl Store for SqliteStore {
                 )?,
             };
             // The step's result, in the same transaction as its effect.
-            let record = StepRecord {
-                path: step_path.clone(),
-                kind: match request.op {
-                    DataOp::Record { .. } => "record",
-                    _ => "store",
-                },
-                status: StepStatus::Succeeded,
-                input: None,
-                output: output.clone(),
-                error: None,
-                attempts: 1,
-                started_at: now,
-                duration_ms: 0,
-                detail: None,
-            };
+            let record =
+                crate::engine::data_step_record(&step_path, &request, output.clone(), now);
             upsert_step(conn, &execution_id.to_string(), &record)?;
             Ok(output)
         })
