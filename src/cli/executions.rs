@@ -47,6 +47,9 @@ pub struct ListArgs {
     /// Only executions started within this long, e.g. `7d`, `12h`.
     #[arg(long, value_parser = parse_duration)]
     since: Option<Duration>,
+    /// Only executions with this business key value (`settings.keys`), e.g. a lead's email.
+    #[arg(long)]
+    key: Option<String>,
     #[arg(long, default_value_t = 50)]
     limit: usize,
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
@@ -97,7 +100,9 @@ fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
             None => None,
             Some(d) => Some(since(Some(d)).context("--since is too long a period")?),
         },
+        key: args.key,
         limit: Some(args.limit),
+        ..ExecutionFilter::default()
     };
     let rows = runtime()?.block_on(store.list(&filter))?;
     if args.output == OutputFormat::Json {
@@ -109,12 +114,12 @@ fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     println!(
-        "{:<36}  {:<24} {:<10} {:<19}  {:>9}  FAILING STEP",
-        "ID", "SCENARIO", "STATUS", "STARTED (UTC)", "DURATION"
+        "{:<36}  {:<24} {:<10} {:<19}  {:>9}  {:<16} KEYS",
+        "ID", "SCENARIO", "STATUS", "STARTED (UTC)", "DURATION", "FAILING STEP"
     );
     for row in rows {
-        println!(
-            "{:<36}  {:<24} {:<10} {:<19}  {:>9}  {}",
+        let line = format!(
+            "{:<36}  {:<24} {:<10} {:<19}  {:>9}  {:<16} {}",
             row.id,
             row.scenario,
             row.status,
@@ -122,8 +127,14 @@ fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
             row.duration_ms()
                 .map(|ms| format!("{ms}ms"))
                 .unwrap_or_else(|| "-".to_owned()),
-            row.error_step.as_deref().unwrap_or("")
+            row.error_step.as_deref().unwrap_or(""),
+            row.keys
+                .iter()
+                .map(|(name, value)| format!("{name}={value}"))
+                .collect::<Vec<_>>()
+                .join(" ")
         );
+        println!("{}", line.trim_end());
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -10,14 +10,14 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 use axum::{Json, Router};
 use chrono::{SecondsFormat, Utc};
-use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
+use super::filters::ExecutionQuery;
 use super::metrics::MetricsJournal;
 use super::Shared;
 use crate::engine::ExecutionStatus;
-use crate::store::{Admission, Enqueued, ExecutionFilter, NewExecution};
+use crate::store::{Admission, Cursor, Enqueued, NewExecution};
 
 pub(super) fn router(shared: Arc<Shared>) -> Router {
     let api = Router::new()
@@ -118,40 +118,29 @@ async fn scenarios(State(shared): State<Arc<Shared>>) -> Response {
     Json(list).into_response()
 }
 
-#[derive(Deserialize)]
-struct ListQuery {
-    scenario: Option<String>,
-    status: Option<String>,
-    since: Option<String>,
-    limit: Option<usize>,
-}
-
-async fn executions(State(shared): State<Arc<Shared>>, Query(query): Query<ListQuery>) -> Response {
-    let status = match query.status.as_deref().map(str::parse::<ExecutionStatus>) {
-        None => None,
-        Some(Ok(status)) => Some(status),
-        Some(Err(e)) => return error(StatusCode::BAD_REQUEST, e),
-    };
-    let since = match query
-        .since
-        .as_deref()
-        .map(str::parse::<crate::model::Duration>)
-    {
-        None => None,
-        Some(Ok(d)) => match d.before(Utc::now()) {
-            Some(since) => Some(since),
-            None => return error(StatusCode::BAD_REQUEST, "since: too long a period"),
-        },
-        Some(Err(e)) => return error(StatusCode::BAD_REQUEST, format!("since: {e}")),
-    };
-    let filter = ExecutionFilter {
-        scenario: query.scenario,
-        status,
-        since,
-        limit: query.limit,
+/// `GET /api/executions`: a page, newest first. `X-Next-Page` carries the
+/// position to pass as `after=` for the next page when there may be one.
+async fn executions(
+    State(shared): State<Arc<Shared>>,
+    Query(query): Query<ExecutionQuery>,
+) -> Response {
+    let filter = match query.filter(Utc::now()) {
+        Ok(filter) => filter,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e),
     };
     match shared.store.list(&filter).await {
-        Ok(rows) => Json(rows).into_response(),
+        Ok(rows) => {
+            let full = Some(rows.len()) == filter.limit;
+            let next = rows
+                .last()
+                .filter(|_| full)
+                .map(|last| Cursor::of(last).to_string());
+            let mut response = Json(rows).into_response();
+            if let Some(next) = next.and_then(|n| n.parse().ok()) {
+                response.headers_mut().insert("x-next-page", next);
+            }
+            response
+        }
         Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
     }
 }
@@ -206,22 +195,21 @@ async fn run_scenario(
         "query": {},
         "received_at": now.to_rfc3339_opts(SecondsFormat::Millis, true),
     });
+    let ctx = super::trigger_context(&served, shared.runner.env(), trigger.clone());
+    let keys = shared.runner.business_keys(&served.plan, &ctx);
     let concurrency_key = match &served.limit {
-        Some((_, Some(expr))) => {
-            let ctx = super::trigger_context(&served, shared.runner.env(), trigger.clone());
-            match expr.eval_ref(&ctx) {
-                Ok(v) => Some(match v.as_ref() {
-                    Value::String(s) => s.clone(),
-                    other => other.to_string(),
-                }),
-                Err(e) => {
-                    return error(
-                        StatusCode::UNPROCESSABLE_ENTITY,
-                        format!("the concurrency key cannot be computed: {e}"),
-                    )
-                }
+        Some((_, Some(expr))) => match expr.eval_ref(&ctx) {
+            Ok(v) => Some(match v.as_ref() {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            }),
+            Err(e) => {
+                return error(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    format!("the concurrency key cannot be computed: {e}"),
+                )
             }
-        }
+        },
         _ => None,
     };
     shared.runner.mask(&served.plan, &mut trigger);
@@ -234,6 +222,7 @@ async fn run_scenario(
         started_at: now,
         owner: String::new(),
         replay_of: None,
+        keys,
     };
     let admission = Admission {
         concurrency_key,

@@ -7,6 +7,7 @@
 
 mod api;
 mod events;
+pub mod filters;
 mod liveness;
 pub mod metrics;
 mod review;

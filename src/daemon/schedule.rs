@@ -119,6 +119,8 @@ async fn fire(shared: &Shared, served: &Served, scheduled_at: DateTime<Utc>) {
         "query": {},
         "received_at": stamp(fired_at),
     });
+    let ctx = super::trigger_context(served, shared.runner.env(), trigger.clone());
+    let keys = shared.runner.business_keys(&served.plan, &ctx);
     let new = NewExecution {
         id: Uuid::now_v7(),
         scenario: served.plan.name.clone(),
@@ -128,6 +130,7 @@ async fn fire(shared: &Shared, served: &Served, scheduled_at: DateTime<Utc>) {
         started_at: fired_at,
         owner: String::new(),
         replay_of: None,
+        keys,
     };
     let admission = Admission {
         tick: Some(scheduled_at),

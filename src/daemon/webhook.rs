@@ -157,6 +157,7 @@ async fn answer(
         },
         _ => None,
     };
+    let keys = shared.runner.business_keys(&served.plan, &ctx);
     let mut trigger = trigger;
     shared.runner.mask(&served.plan, &mut trigger);
     let id = Uuid::now_v7();
@@ -169,6 +170,7 @@ async fn answer(
         started_at: received_at,
         owner: String::new(),
         replay_of: None,
+        keys,
     };
     let admission = Admission {
         dedupe,

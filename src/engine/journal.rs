@@ -32,6 +32,8 @@ pub struct ExecutionStart<'a> {
     /// The `--var` overrides, needed to resume the execution identically.
     pub vars: &'a Map<String, Value>,
     pub started_at: DateTime<Utc>,
+    /// `settings.keys`, evaluated over the trigger, secrets masked.
+    pub keys: Vec<(String, String)>,
     pub(super) trigger: &'a Value,
     pub(super) redactor: &'a Redactor,
 }

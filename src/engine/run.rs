@@ -263,6 +263,12 @@ impl<'a> Interpreter<'a> {
                 version: &self.plan.version,
                 vars: &self.vars_overrides,
                 started_at: self.started_at,
+                keys: self
+                    .plan
+                    .business_keys(&ctx)
+                    .into_iter()
+                    .map(|(name, value)| (name, self.redactor.string(value)))
+                    .collect(),
                 trigger: &ctx.data()["trigger"],
                 redactor: &self.redactor,
             };

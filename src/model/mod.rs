@@ -132,6 +132,11 @@ pub struct Settings {
     pub retry_incomplete: Option<Vec<Duration>>,
     /// How long executions of this scenario are kept by `prune` (default: its `--older-than`).
     pub history: Option<Duration>,
+    /// Business keys: names for values taken from the trigger when an
+    /// execution is accepted (`lead: "{{ trigger.body.email }}"`), stored
+    /// indexed so that people find a lead's executions by its email.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub keys: BTreeMap<String, String>,
 }
 
 /// How many executions of this scenario the daemon runs at once.

@@ -40,7 +40,7 @@ pub fn compile(loaded: &LoadedScenario) -> Result<Plan, Vec<Diagnostic>> {
     c.check_connections();
     let (schedule, webhook) = c.check_trigger();
     let input_schema = c.compile_input_schema();
-    c.check_settings();
+    let keys = c.check_settings();
     if scenario.steps.is_empty() {
         c.error("steps", "a scenario needs at least one step");
     }
@@ -80,9 +80,13 @@ pub fn compile(loaded: &LoadedScenario) -> Result<Plan, Vec<Diagnostic>> {
         timeout: scenario.settings.timeout.map(|d| d.as_std()),
         schedule,
         webhook,
+        keys,
         scenario: scenario.clone(),
     })
 }
+
+/// Business keys a scenario may name: enough for a lead, a referrer, a deal.
+const MAX_KEYS: usize = 8;
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
@@ -537,7 +541,37 @@ impl Compiler<'_> {
         }
     }
 
-    fn check_settings(&mut self) {
+    /// Checks `settings`; returns the business keys, compiled.
+    fn check_settings(&mut self) -> Vec<(String, Expr)> {
+        let settings = &self.loaded.scenario.settings;
+        if settings.keys.len() > MAX_KEYS {
+            self.error(
+                "settings.keys",
+                format!(
+                    "at most {MAX_KEYS} business keys, found {}",
+                    settings.keys.len()
+                ),
+            );
+        }
+        let mut keys = Vec::new();
+        for (name, template) in &settings.keys {
+            let path = format!("settings.keys.{name}");
+            let well_formed = !name.is_empty()
+                && name.len() <= 40
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+            if !well_formed {
+                self.error(
+                    &path,
+                    format!(
+                        "`{name}` is not a key name: use 1 to 40 lowercase letters, digits and `_`"
+                    ),
+                );
+            }
+            let expr = self.expr_str(template, &path, &Scope::default());
+            keys.push((name.clone(), expr));
+        }
         match &self.loaded.scenario.settings.concurrency {
             Some(Concurrency::Limit(0)) | Some(Concurrency::Keyed { limit: 0, .. }) => {
                 self.error(
@@ -550,6 +584,7 @@ impl Compiler<'_> {
             }
             _ => {}
         }
+        keys
     }
 
     fn steps(&mut self, steps: &[Step], base: &str, scope: &mut Scope) -> Vec<PlanStep> {

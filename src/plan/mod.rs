@@ -40,6 +40,41 @@ pub struct Plan {
     pub schedule: Option<ScheduleTrigger>,
     /// The compiled webhook, when the trigger is one.
     pub webhook: Option<WebhookPlan>,
+    /// `settings.keys`: each name with its template over the trigger.
+    pub keys: Vec<(String, Expr)>,
+}
+
+/// Business keys longer than this are cut (on a character boundary): a key
+/// is a handle to search by, and its index stays small.
+pub const MAX_KEY_LEN: usize = 256;
+
+impl Plan {
+    /// The business keys of an execution, evaluated over the trigger's
+    /// context (`trigger`, `env`, `vars`). A key that cannot be computed or
+    /// comes out empty is left out: a missing field never refuses an event.
+    /// Long values are cut to [`MAX_KEY_LEN`] characters.
+    pub fn business_keys(&self, ctx: &handlebars::Context) -> Vec<(String, String)> {
+        let max = MAX_KEY_LEN;
+        self.keys
+            .iter()
+            .filter_map(|(name, expr)| {
+                let value = expr.eval_ref(ctx).ok()?;
+                let text = match value.as_ref() {
+                    Value::Null => return None,
+                    Value::String(s) => s.trim().to_owned(),
+                    other => other.to_string(),
+                };
+                if text.is_empty() {
+                    return None;
+                }
+                let text = match text.char_indices().nth(max) {
+                    Some((cut, _)) => text[..cut].to_owned(),
+                    None => text,
+                };
+                Some((name.clone(), text))
+            })
+            .collect()
+    }
 }
 
 /// A webhook trigger, ready for the daemon: templates compiled once.

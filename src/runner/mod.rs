@@ -182,12 +182,26 @@ impl Runner {
 
     /// Masks a plan's secret values in `value`, as everything stored is.
     pub fn mask(&self, plan: &Plan, value: &mut Value) {
+        self.redactor(plan).value(value);
+    }
+
+    fn redactor(&self, plan: &Plan) -> crate::engine::Redactor {
         let secrets = plan
             .env
             .iter()
             .filter(|e| e.secret)
             .filter_map(|e| self.env.get(&e.name).cloned());
-        crate::engine::Redactor::new(secrets).value(value);
+        crate::engine::Redactor::new(secrets)
+    }
+
+    /// `settings.keys` evaluated over a trigger's context, secrets masked:
+    /// what an accepted event is stored with.
+    pub fn business_keys(&self, plan: &Plan, ctx: &handlebars::Context) -> Vec<(String, String)> {
+        let redactor = self.redactor(plan);
+        plan.business_keys(ctx)
+            .into_iter()
+            .map(|(name, value)| (name, redactor.string(value)))
+            .collect()
     }
 
     /// The declared env values of a plan, from this runner's environment.

@@ -109,6 +109,7 @@ impl Journal for StoreJournal {
                 started_at: start.started_at,
                 owner: self.owner.clone(),
                 replay_of: self.replay_of,
+                keys: start.keys.clone(),
             })
             .await
             .map_err(kept)

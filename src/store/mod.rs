@@ -5,21 +5,23 @@
 //! portable so that a PostgreSQL store for several machines can implement the
 //! same trait. The engine never sees SQL: it talks to [`StoreJournal`].
 
+pub mod browse;
 mod journal;
 mod postgres;
+mod records;
 mod sqlite;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use serde::Serialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 use uuid::Uuid;
 
-use crate::engine::{DataRequest, ExecutionError, ExecutionStatus, StepRecord};
+use crate::engine::{DataRequest, ExecutionStatus, StepRecord};
 pub use crate::engine::{Emitted, EventWait, NewEvent, ReceivedEvent};
 
 pub use journal::StoreJournal;
 pub use postgres::PgStore;
+pub use records::*;
 pub use sqlite::{Durability, SqliteStore};
 
 /// A step kind's name as the engine's records hold it (`&'static str`).
@@ -62,152 +64,6 @@ impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
         StoreError::Database(e.to_string())
     }
-}
-
-/// A new execution, committed before its first step runs.
-#[derive(Debug, Clone)]
-pub struct NewExecution {
-    pub id: Uuid,
-    pub scenario: String,
-    pub version: String,
-    /// `{ body, headers, query, received_at }`, secrets masked.
-    pub trigger: Value,
-    pub vars: Map<String, Value>,
-    pub started_at: DateTime<Utc>,
-    pub owner: String,
-    pub replay_of: Option<Uuid>,
-}
-
-/// How an execution ended (or stopped, for `incomplete`).
-#[derive(Debug, Clone)]
-pub struct Finish {
-    pub status: ExecutionStatus,
-    pub error: Option<ExecutionError>,
-    pub finished_at: DateTime<Utc>,
-    pub next_retry_at: Option<DateTime<Utc>>,
-}
-
-/// One line of `executions list`.
-#[derive(Debug, Clone, Serialize)]
-pub struct ExecutionSummary {
-    pub id: Uuid,
-    pub scenario: String,
-    pub version: String,
-    pub status: ExecutionStatus,
-    pub attempt: u32,
-    pub started_at: DateTime<Utc>,
-    pub finished_at: Option<DateTime<Utc>>,
-    pub next_retry_at: Option<DateTime<Utc>>,
-    pub error_step: Option<String>,
-    pub error: Option<String>,
-    #[serde(skip)]
-    pub owner: Option<String>,
-    pub replay_of: Option<Uuid>,
-}
-
-impl ExecutionSummary {
-    pub fn duration_ms(&self) -> Option<i64> {
-        self.finished_at
-            .map(|end| (end - self.started_at).num_milliseconds())
-    }
-}
-
-/// Everything kept about one execution: what `executions show` prints.
-#[derive(Debug, Clone, Serialize)]
-pub struct StoredExecution {
-    #[serde(flatten)]
-    pub summary: ExecutionSummary,
-    pub trigger: Value,
-    pub vars: Map<String, Value>,
-    /// In the order the steps started.
-    pub steps: Vec<StepRecord>,
-}
-
-#[derive(Debug, Clone, Default)]
-pub struct ExecutionFilter {
-    pub scenario: Option<String>,
-    pub status: Option<ExecutionStatus>,
-    pub since: Option<DateTime<Utc>>,
-    pub limit: Option<usize>,
-}
-
-/// A dedupe key and until when it holds.
-#[derive(Debug, Clone)]
-pub struct DedupeKey {
-    pub key: String,
-    pub expires_at: DateTime<Utc>,
-}
-
-/// How an event enters the queue: what makes it unique, and how it is ordered.
-#[derive(Debug, Clone, Default)]
-pub struct Admission {
-    /// A webhook's dedupe key.
-    pub dedupe: Option<DedupeKey>,
-    /// A schedule's tick: recorded with the execution, so it never fires twice.
-    pub tick: Option<DateTime<Utc>>,
-    /// `settings.concurrency.key`, evaluated: the limit and order hold per key.
-    pub concurrency_key: Option<String>,
-}
-
-/// What became of an event offered to the queue.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Enqueued {
-    Accepted(Uuid),
-    /// The dedupe key was seen within its window: nothing was queued.
-    Duplicate(Uuid),
-}
-
-/// What to prune: executions that ended before `before`, except in scenarios
-/// that keep their history longer (`settings.history`).
-#[derive(Debug, Clone)]
-pub struct PruneRule {
-    pub before: DateTime<Utc>,
-    /// Per-scenario cut-offs that replace `before` for that scenario.
-    pub per_scenario: Vec<(String, DateTime<Utc>)>,
-}
-
-/// What became of a decision on a waiting execution.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Decided {
-    /// Kept; the execution is queued to go on.
-    Queued,
-    NotFound,
-    /// The execution does not wait for a review (any more): its status.
-    NotWaiting(String),
-}
-
-/// One execution waiting at a `wait_for` step (`scenarist waits`).
-#[derive(Debug, Clone, Serialize)]
-pub struct WaitingExecution {
-    pub execution_id: Uuid,
-    pub scenario: String,
-    /// The step's path.
-    pub step: String,
-    pub event: String,
-    pub key: String,
-    pub waiting_since: DateTime<Utc>,
-    pub deadline: DateTime<Utc>,
-}
-
-/// Which events (or waits) to list: by name and key, newest first.
-#[derive(Debug, Clone, Default)]
-pub struct EventFilter {
-    pub event: Option<String>,
-    pub key: Option<String>,
-    pub limit: Option<usize>,
-}
-
-/// A kept event and the executions it woke (`scenarist events`).
-#[derive(Debug, Clone, Serialize)]
-pub struct StoredEvent {
-    pub id: Uuid,
-    pub event: String,
-    pub key: String,
-    pub data: Value,
-    pub received_at: DateTime<Utc>,
-    /// The execution whose `emit` step sent it; none for the CLI and the API.
-    pub source: Option<Uuid>,
-    pub resumed: Vec<Uuid>,
 }
 
 /// The one interface every store implements. Each method is one short
@@ -287,7 +143,15 @@ pub trait Store: Send + Sync {
     async fn execution(&self, id: Uuid) -> Result<Option<StoredExecution>, StoreError>;
     /// Ids starting with `prefix` (at most a few): lets people type short ids.
     async fn find_ids(&self, prefix: &str) -> Result<Vec<Uuid>, StoreError>;
+    /// Newest first, with their business keys; a page of `filter.limit`.
     async fn list(&self, filter: &ExecutionFilter) -> Result<Vec<ExecutionSummary>, StoreError>;
+
+    /// Per scenario with any execution: its last start, and the executions
+    /// started since `since` by status.
+    async fn activity(&self, since: DateTime<Utc>) -> Result<Vec<ScenarioActivity>, StoreError>;
+
+    /// The versions of a scenario kept in the store, newest first.
+    async fn versions(&self, scenario: &str) -> Result<Vec<VersionSeen>, StoreError>;
 
     /// Takes an execution over to run it again: succeeds only if it is still
     /// in `expected` status with the `expected_owner` it had when it was read,

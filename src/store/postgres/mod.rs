@@ -13,6 +13,7 @@
 //! and a wait, a counter) the statement is atomic (`ON CONFLICT`, a
 //! conditional `UPDATE ... RETURNING`) or the transaction takes a lock first.
 
+mod browse;
 mod data;
 mod events;
 mod journal;
@@ -30,7 +31,7 @@ use tokio::sync::OnceCell;
 use super::{without_password, StoreError};
 
 /// Migrations, in order; the position is the schema version.
-const MIGRATIONS: &[&str] = &[include_str!("0001_init.sql")];
+const MIGRATIONS: &[&str] = &[include_str!("0001_init.sql"), include_str!("0002_keys.sql")];
 
 /// Connections per process: enough for a daemon's workers, small enough that
 /// several daemons stay well under PostgreSQL's default of 100.

@@ -57,6 +57,7 @@ fn summary_rest(
         error: row.get(9),
         owner: row.get(10),
         replay_of: replay_of.and_then(|r| Uuid::parse_str(&r).ok()),
+        keys: Default::default(),
     })
 }
 

@@ -9,18 +9,17 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use tokio_postgres::types::ToSql;
 use uuid::Uuid;
 
-use super::rows::{micros, summaries, SUMMARY_COLUMNS};
+use super::rows::micros;
 use super::writer::Job;
 use super::writes::{beat, insert_execution, load};
-use super::{data, db, journal, queue, PgStore};
+use super::{browse, data, db, journal, queue, PgStore};
 use crate::engine::{DataRequest, ExecutionStatus, StepRecord};
 use crate::store::{
     Admission, Decided, Emitted, Enqueued, EventFilter, EventWait, ExecutionFilter,
-    ExecutionSummary, Finish, NewEvent, NewExecution, PruneRule, ReceivedEvent, Store, StoreError,
-    StoredEvent, StoredExecution, WaitingExecution,
+    ExecutionSummary, Finish, NewEvent, NewExecution, PruneRule, ReceivedEvent, ScenarioActivity,
+    Store, StoreError, StoredEvent, StoredExecution, VersionSeen, WaitingExecution,
 };
 
 #[async_trait]
@@ -116,7 +115,11 @@ impl Store for PgStore {
 
     async fn execution(&self, id: Uuid) -> Result<Option<StoredExecution>, StoreError> {
         let client = self.client().await?;
-        load(&client, &id.to_string()).await
+        let mut found = load(&client, &id.to_string()).await?;
+        if let Some(stored) = &mut found {
+            browse::with_keys(&client, std::slice::from_mut(&mut stored.summary)).await?;
+        }
+        Ok(found)
     }
 
     async fn find_ids(&self, prefix: &str) -> Result<Vec<Uuid>, StoreError> {
@@ -142,32 +145,15 @@ impl Store for PgStore {
     }
 
     async fn list(&self, filter: &ExecutionFilter) -> Result<Vec<ExecutionSummary>, StoreError> {
-        let mut sql = format!("SELECT {SUMMARY_COLUMNS} FROM executions WHERE TRUE");
-        let mut values: Vec<Box<dyn ToSql + Sync + Send>> = Vec::new();
-        if let Some(scenario) = &filter.scenario {
-            values.push(Box::new(scenario.clone()));
-            sql.push_str(&format!(" AND scenario = ${}", values.len()));
-        }
-        if let Some(status) = filter.status {
-            values.push(Box::new(status.as_str().to_owned()));
-            sql.push_str(&format!(" AND status = ${}", values.len()));
-        }
-        if let Some(since) = filter.since {
-            values.push(Box::new(micros(since)));
-            sql.push_str(&format!(" AND started_at >= ${}", values.len()));
-        }
-        values.push(Box::new(filter.limit.unwrap_or(50) as i64));
-        sql.push_str(&format!(
-            " ORDER BY started_at DESC, id DESC LIMIT ${}",
-            values.len()
-        ));
-        let refs: Vec<&(dyn ToSql + Sync)> = values
-            .iter()
-            .map(|v| v.as_ref() as &(dyn ToSql + Sync))
-            .collect();
-        let client = self.client().await?;
-        let rows = client.query(&sql, &refs).await.map_err(db)?;
-        summaries(&rows)
+        browse::list(self, filter).await
+    }
+
+    async fn activity(&self, since: DateTime<Utc>) -> Result<Vec<ScenarioActivity>, StoreError> {
+        browse::activity(self, since).await
+    }
+
+    async fn versions(&self, scenario: &str) -> Result<Vec<VersionSeen>, StoreError> {
+        browse::versions(self, scenario).await
     }
 
     async fn claim(

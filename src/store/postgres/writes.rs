@@ -126,7 +126,7 @@ pub(super) async fn insert_execution(
     )
     .await
     .map_err(db)?;
-    Ok(())
+    super::browse::insert_keys(tx, new).await
 }
 
 pub(super) async fn load(

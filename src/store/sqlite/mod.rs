@@ -22,6 +22,7 @@ use tokio::sync::oneshot;
 
 use crate::store::StoreError;
 
+mod browse;
 mod events;
 mod rows;
 mod store_impl;
@@ -42,10 +43,11 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("../migrations/0002_daemon.sql")),
         M::up(include_str!("../migrations/0003_review.sql")),
         M::up(include_str!("../migrations/0004_events.sql")),
+        M::up(include_str!("../migrations/0005_keys.sql")),
     ])
 }
 
-const KNOWN_SCHEMA: usize = 4;
+const KNOWN_SCHEMA: usize = 5;
 
 /// How hard each commit presses on the disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

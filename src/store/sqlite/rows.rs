@@ -53,6 +53,7 @@ fn summary_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Executio
             error: row.get(9).map_err(|e| e.to_string())?,
             owner: row.get(10).map_err(|e| e.to_string())?,
             replay_of: replay_of.and_then(|r| Uuid::parse_str(&r).ok()),
+            keys: Default::default(),
         })
     })())
 }
@@ -128,7 +129,7 @@ pub(super) fn insert_execution(
         new.replay_of.map(|r| r.to_string()),
         concurrency_key,
     ])?;
-    Ok(())
+    super::browse::insert_keys(conn, new)
 }
 
 /// The execution's stored trigger, vars and steps, with its summary.
@@ -142,9 +143,10 @@ pub(super) fn load_execution(
         &format!("SELECT {SUMMARY_COLUMNS} FROM executions WHERE id = ?1"),
         &[&id_text],
     )?;
-    let Some(summary) = found.into_iter().next() else {
+    let Some(mut summary) = found.into_iter().next() else {
         return Ok(None);
     };
+    super::browse::with_keys(conn, std::slice::from_mut(&mut summary))?;
     let (trigger, vars): (String, String) = conn
         .prepare_cached("SELECT trigger_doc, vars FROM executions WHERE id = ?1")?
         .query_row([&id_text], |r| Ok((r.get(0)?, r.get(1)?)))?;

@@ -16,8 +16,8 @@ use super::SqliteStore;
 use crate::engine::{DataOp, DataRequest, ExecutionStatus, StepRecord, StepStatus};
 use crate::store::{
     Emitted, EventFilter, EventWait, ExecutionFilter, ExecutionSummary, Finish, NewEvent,
-    NewExecution, PruneRule, ReceivedEvent, Store, StoreError, StoredEvent, StoredExecution,
-    WaitingExecution,
+    NewExecution, PruneRule, ReceivedEvent, ScenarioActivity, Store, StoreError, StoredEvent,
+    StoredExecution, VersionSeen, WaitingExecution,
 };
 
 fn steps_in(
@@ -284,30 +284,19 @@ impl Store for SqliteStore {
 
     async fn list(&self, filter: &ExecutionFilter) -> Result<Vec<ExecutionSummary>, StoreError> {
         let filter = filter.clone();
-        self.call(move |conn| {
-            let mut sql = format!("SELECT {SUMMARY_COLUMNS} FROM executions WHERE 1 = 1");
-            let mut values: Vec<Box<dyn rusqlite::ToSql>> = Vec::new();
-            if let Some(scenario) = filter.scenario {
-                values.push(Box::new(scenario));
-                sql.push_str(&format!(" AND scenario = ?{}", values.len()));
-            }
-            if let Some(status) = filter.status {
-                values.push(Box::new(status.as_str()));
-                sql.push_str(&format!(" AND status = ?{}", values.len()));
-            }
-            if let Some(since) = filter.since {
-                values.push(Box::new(micros(since)));
-                sql.push_str(&format!(" AND started_at >= ?{}", values.len()));
-            }
-            values.push(Box::new(filter.limit.unwrap_or(50) as i64));
-            sql.push_str(&format!(
-                " ORDER BY started_at DESC, id DESC LIMIT ?{}",
-                values.len()
-            ));
-            let refs: Vec<&dyn rusqlite::ToSql> = values.iter().map(|v| v.as_ref()).collect();
-            summaries(conn, &sql, &refs)
-        })
-        .await
+        self.call(move |conn| super::browse::list(conn, &filter))
+            .await
+    }
+
+    async fn activity(&self, since: DateTime<Utc>) -> Result<Vec<ScenarioActivity>, StoreError> {
+        self.call(move |conn| super::browse::activity(conn, since))
+            .await
+    }
+
+    async fn versions(&self, scenario: &str) -> Result<Vec<VersionSeen>, StoreError> {
+        let scenario = scenario.to_owned();
+        self.call(move |conn| super::browse::versions(conn, &scenario))
+            .await
     }
 
     async fn claim(

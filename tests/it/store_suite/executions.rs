@@ -74,6 +74,7 @@ pub(super) async fn an_execution_keeps_its_trigger_vars_steps_and_times(store: &
             started_at: t0,
             owner: "host/1/start".to_owned(),
             replay_of: Some(replayed),
+            keys: Vec::new(),
         })
         .await
         .unwrap();

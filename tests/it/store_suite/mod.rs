@@ -25,6 +25,7 @@ use uuid::Uuid;
 
 use crate::pg::{Schema, VARIABLE};
 
+mod browse;
 mod claims;
 mod data;
 mod events;
@@ -90,6 +91,7 @@ fn new_execution(scenario: &str, started_at: DateTime<Utc>) -> NewExecution {
         started_at,
         owner: OWNER.to_owned(),
         replay_of: None,
+        keys: Vec::new(),
     }
 }
 
@@ -286,6 +288,10 @@ pub async fn every_check(store: Arc<dyn Store>) {
     events::events_are_listed_newest_first(store).await;
     events::waits_are_listed_oldest_first(store).await;
     events::a_wait_ends_with_its_step_and_keeps_its_window(store).await;
+    browse::business_keys_are_kept_and_searchable(store).await;
+    browse::keyset_pages_cover_every_execution_once(store).await;
+    browse::activity_counts_recent_executions_by_status(store).await;
+    browse::versions_are_listed_newest_first(store).await;
 }
 
 /// What to tidy once a backend's checks have run.
