@@ -37,7 +37,7 @@ enum Command {
     },
     /// Run one scenario once, with the given input as its trigger.
     Run(run::RunArgs),
-    /// Draw a scenario's flow as a Mermaid or Graphviz diagram.
+    /// Draw a scenario's flow as a Mermaid or Graphviz diagram, or as SVG.
     Graph {
         file: PathBuf,
         #[arg(long, value_enum, default_value_t = GraphFormatArg::Mermaid)]
@@ -94,6 +94,7 @@ enum Command {
 enum GraphFormatArg {
     Mermaid,
     Dot,
+    Svg,
 }
 
 pub const EXIT_FAILED: u8 = 1;
@@ -166,6 +167,7 @@ fn graph(file: PathBuf, format: GraphFormatArg) -> anyhow::Result<ExitCode> {
     let format = match format {
         GraphFormatArg::Mermaid => scenarist::graph::GraphFormat::Mermaid,
         GraphFormatArg::Dot => scenarist::graph::GraphFormat::Dot,
+        GraphFormatArg::Svg => scenarist::graph::GraphFormat::Svg,
     };
     print!(
         "{}",

@@ -1,7 +1,9 @@
-//! The flow of a scenario as a diagram (Mermaid or Graphviz dot), for
+//! The flow of a scenario as a diagram (Mermaid, Graphviz dot or SVG), for
 //! `scenarist graph`, so that the people who own an automation can see its
 //! logic: routes, loops, filters and `when` conditions on the edges.
 //! It only reads the model; it never compiles templates nor runs anything.
+//! The model becomes one [`Graph`]; each format is a writer over it (the SVG
+//! one, with its own layout, lives in [`svg`] and [`layout`]).
 
 use std::collections::BTreeSet;
 use std::fmt::Write;
@@ -9,14 +11,37 @@ use std::fmt::Write;
 use crate::model::{Condition, RouterMode, Scenario, Step, StepKind, Trigger};
 use crate::plan::Cond;
 
+mod layout;
+mod svg;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum GraphFormat {
+    Mermaid,
+    Dot,
+    /// A standalone SVG drawn here, so a page can show it without JavaScript.
+    Svg,
+}
+
+/// The text formats, which Mermaid or Graphviz lay out themselves.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Text {
     Mermaid,
     Dot,
 }
 
 /// Renders the flow of `scenario` (pure function of the model).
 pub fn render(scenario: &Scenario, format: GraphFormat) -> String {
+    let g = flow(scenario);
+    let name = scenario.name.as_str();
+    match format {
+        GraphFormat::Mermaid => g.write(Text::Mermaid, name),
+        GraphFormat::Dot => g.write(Text::Dot, name),
+        GraphFormat::Svg => svg::write(&g, name),
+    }
+}
+
+/// The nodes, edges and loop clusters of `scenario`, the same for every format.
+fn flow(scenario: &Scenario) -> Graph {
     let mut g = Graph::default();
     collect_ids(&scenario.steps, &mut g.step_ids);
     collect_ids(&scenario.on_failure, &mut g.step_ids);
@@ -34,7 +59,7 @@ pub fn render(scenario: &Scenario, format: GraphFormat) -> String {
         g.edge("failed", "on_failure", None, true);
         g.chain(&scenario.on_failure, vec![("on_failure".to_owned(), None)]);
     }
-    g.write(format, scenario.name.as_str())
+    g
 }
 
 fn collect_ids<'a>(steps: impl IntoIterator<Item = &'a Step>, out: &mut BTreeSet<String>) {
@@ -245,10 +270,10 @@ impl Graph {
         out
     }
 
-    fn write(&self, format: GraphFormat, name: &str) -> String {
+    fn write(&self, format: Text, name: &str) -> String {
         let mut out = match format {
-            GraphFormat::Mermaid => "flowchart TD\n".to_owned(),
-            GraphFormat::Dot => format!(
+            Text::Mermaid => "flowchart TD\n".to_owned(),
+            Text::Dot => format!(
                 "digraph \"{}\" {{\n  rankdir=TB;\n  node [shape=box, fontname=\"Helvetica\"];\n",
                 escape(format, name)
             ),
@@ -256,13 +281,13 @@ impl Graph {
         self.write_cluster(format, None, &mut out, 1);
         for Edge(from, to, label, dashed) in &self.edges {
             let line = match format {
-                GraphFormat::Mermaid => {
+                Text::Mermaid => {
                     let arrow = if *dashed { "-.->" } else { "-->" };
                     let label = label.as_deref().map(|l| escape(format, l));
                     let label = label.map(|l| format!("|\"{l}\"|")).unwrap_or_default();
                     format!("{from} {arrow}{label} {to}")
                 }
-                GraphFormat::Dot => {
+                Text::Dot => {
                     let label = label.as_deref().map(|l| escape(format, l));
                     let label = label.map(|l| format!("label=\"{l}\""));
                     let style = dashed.then(|| "style=dashed".to_owned());
@@ -276,20 +301,20 @@ impl Graph {
             };
             writeln!(out, "  {line}").expect("write to string");
         }
-        if format == GraphFormat::Dot {
+        if format == Text::Dot {
             out.push_str("}\n");
         }
         out
     }
 
     /// Writes the nodes of loop cluster `at` (None: top level), then its sub-clusters.
-    fn write_cluster(&self, f: GraphFormat, at: Option<usize>, out: &mut String, depth: usize) {
+    fn write_cluster(&self, f: Text, at: Option<usize>, out: &mut String, depth: usize) {
         let pad = "  ".repeat(depth);
         for Node(id, label, (open, close, shape), _) in self.nodes.iter().filter(|n| n.3 == at) {
             let l = escape(f, label);
             let line = match f {
-                GraphFormat::Mermaid => format!("{id}{open}\"{l}\"{close}"),
-                GraphFormat::Dot => format!("\"{id}\" [label=\"{l}\", shape={shape}];"),
+                Text::Mermaid => format!("{id}{open}\"{l}\"{close}"),
+                Text::Dot => format!("\"{id}\" [label=\"{l}\", shape={shape}];"),
             };
             writeln!(out, "{pad}{line}").expect("write to string");
         }
@@ -297,8 +322,8 @@ impl Graph {
             if *parent == at {
                 let t = escape(f, title);
                 let (open, close) = match f {
-                    GraphFormat::Mermaid => (format!("subgraph loop_{i}[\"{t}\"]"), "end"),
-                    GraphFormat::Dot => (format!("subgraph cluster_{i} {{ label=\"{t}\";"), "}"),
+                    Text::Mermaid => (format!("subgraph loop_{i}[\"{t}\"]"), "end"),
+                    Text::Dot => (format!("subgraph cluster_{i} {{ label=\"{t}\";"), "}"),
                 };
                 writeln!(out, "{pad}{open}").expect("write to string");
                 self.write_cluster(f, Some(i), out, depth + 1);
@@ -311,9 +336,9 @@ impl Graph {
 /// Text for a quoted label. Mermaid: entity codes for `#`, `"`, `<`, `>`, `|` and
 /// backticks (user text is never read as markup), `<br/>` for line breaks. Dot: `\`
 /// escapes, `\n` for line breaks.
-fn escape(format: GraphFormat, text: &str) -> String {
+fn escape(format: Text, text: &str) -> String {
     let codes: &[(char, &str)] = match format {
-        GraphFormat::Mermaid => &[
+        Text::Mermaid => &[
             ('#', "#35;"),
             ('"', "#quot;"),
             ('<', "#lt;"),
@@ -321,14 +346,14 @@ fn escape(format: GraphFormat, text: &str) -> String {
             ('|', "#124;"),
             ('`', "#96;"),
         ],
-        GraphFormat::Dot => &[('\\', "\\\\"), ('"', "\\\"")],
+        Text::Dot => &[('\\', "\\\\"), ('"', "\\\"")],
     };
     let text = codes
         .iter()
         .fold(text.to_owned(), |t, (c, code)| t.replace(*c, code));
     let newline = match format {
-        GraphFormat::Mermaid => "<br/>",
-        GraphFormat::Dot => "\\n",
+        Text::Mermaid => "<br/>",
+        Text::Dot => "\\n",
     };
     text.replace('\n', newline)
 }
@@ -337,10 +362,13 @@ fn escape(format: GraphFormat, text: &str) -> String {
 mod tests {
     use super::*;
 
-    fn graph(yaml: &str, format: GraphFormat) -> String {
-        let file = std::path::Path::new("t.yaml");
-        let loaded = crate::load::load_str(file, yaml.to_owned()).unwrap();
-        render(&loaded.scenario, format)
+    pub(super) fn scenario(yaml: &str) -> Scenario {
+        let loaded = crate::load::load_str(std::path::Path::new("t.yaml"), yaml.to_owned());
+        loaded.unwrap().scenario
+    }
+
+    pub(super) fn graph(yaml: &str, format: GraphFormat) -> String {
+        render(&scenario(yaml), format)
     }
 
     fn has_all(out: &str, wanted: &[&str]) {
@@ -349,7 +377,7 @@ mod tests {
         }
     }
 
-    const FLOW: &str = r##"name: deal-won
+    pub(super) const FLOW: &str = r##"name: deal-won
 trigger: { webhook: { path: crm/won } }
 steps:
   - id: won
