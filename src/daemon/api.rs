@@ -14,7 +14,6 @@ use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
 use super::filters::ExecutionQuery;
-use super::metrics::MetricsJournal;
 use super::Shared;
 use crate::engine::ExecutionStatus;
 use crate::store::{Admission, Cursor, Enqueued, NewExecution};
@@ -41,6 +40,7 @@ pub(super) fn router(shared: Arc<Shared>) -> Router {
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .nest("/api", api)
+        .merge(super::dashboard::router(shared.clone()))
         .layer(DefaultBodyLimit::max(shared.config.max_body + 1))
         .with_state(shared)
 }
@@ -258,13 +258,12 @@ async fn retry(State(shared): State<Arc<Shared>>, Path(id): Path<String>) -> Res
             ),
         );
     }
-    let task_shared = shared.clone();
-    tokio::spawn(async move {
-        let journal = MetricsJournal(&task_shared.metrics);
-        if let Err(e) = task_shared.runner.resume(id, &journal).await {
-            tracing::warn!(execution = %id, error = %e, "retry failed to start");
-        }
-    });
+    if !super::workers::retry_in_background(&shared, id) {
+        return error(
+            StatusCode::CONFLICT,
+            format!("execution {id} is being retried already"),
+        );
+    }
     (
         StatusCode::ACCEPTED,
         Json(json!({ "execution_id": id, "retrying": true })),

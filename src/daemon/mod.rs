@@ -6,6 +6,7 @@
 //! queued executions run, executions of the dead process resume.
 
 mod api;
+mod dashboard;
 mod events;
 pub mod filters;
 mod liveness;
@@ -113,6 +114,8 @@ pub(crate) struct Shared {
     /// `running` in the store but not here (its store write failed, the
     /// database was away) is resumed by the maintenance, as an orphan is.
     pub in_flight: std::sync::Mutex<std::collections::HashSet<Uuid>>,
+    /// The dashboard's templates and session key.
+    pub ui: dashboard::Ui,
     /// When events were last pruned to `config.event_retention`.
     pub last_event_prune: std::sync::Mutex<Option<chrono::DateTime<chrono::Utc>>>,
 }
@@ -206,6 +209,7 @@ impl Daemon {
             waiters: Default::default(),
             last_event_prune: Default::default(),
             in_flight: Default::default(),
+            ui: dashboard::Ui::new(config.admin_token.as_deref()),
             config,
         });
         // Events accepted before a restart are still queued.

@@ -28,6 +28,8 @@ pub struct Scenarios {
     pub webhooks: HashMap<(HttpMethod, String), String>,
     /// What the folder looked like when read: paths with their modification time and size.
     fingerprint: Vec<(PathBuf, Option<SystemTime>, u64)>,
+    /// The files that did not validate when the folder was last read.
+    invalid: Vec<PathBuf>,
 }
 
 /// A problem found while reading the folder, for the log.
@@ -85,8 +87,17 @@ impl Scenarios {
             by_name,
             webhooks,
             fingerprint: fingerprint(dir),
+            invalid: problems.iter().map(|p| p.file.clone()).collect(),
         };
         (scenarios, problems)
+    }
+
+    /// The files that did not validate, as paths to show.
+    pub fn problem_files(&self) -> Vec<String> {
+        self.invalid
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect()
     }
 
     /// Whether the folder changed since it was read.

@@ -14,6 +14,7 @@ use super::Shared;
 use crate::engine::{ExecutionError, ExecutionStatus, RunError};
 use crate::runner::{owner, RunnerError};
 use crate::store::{Finish, StoredExecution};
+use uuid::Uuid;
 
 /// How often the queue is looked at when nothing rang.
 const IDLE_POLL: Duration = Duration::from_millis(250);
@@ -212,6 +213,38 @@ async fn run_claimed(shared: Arc<Shared>, stored: StoredExecution, permit: Owned
     drop(permit);
     // A slot is free, and a limited scenario may now have room.
     shared.wake.notify_one();
+}
+
+/// Resumes an incomplete execution now, outside the pool (a person asked:
+/// the API, the dashboard). False when this process is already running it.
+pub(super) fn retry_in_background(shared: &Arc<Shared>, id: Uuid) -> bool {
+    if !shared.start_flight(id) {
+        return false;
+    }
+    let shared = shared.clone();
+    tokio::spawn(async move {
+        let journal = MetricsJournal(&shared.metrics);
+        match shared.runner.resume(id, &journal).await {
+            Ok(execution) => finished(&shared, execution),
+            Err(e) => tracing::warn!(execution = %id, error = %e, "retry failed to start"),
+        }
+        shared.end_flight(id);
+    });
+    true
+}
+
+/// Starts a replay of `id` as the new execution `new_id`, in the background.
+pub(super) fn replay_in_background(shared: &Arc<Shared>, id: Uuid, new_id: Uuid) {
+    shared.start_flight(new_id);
+    let shared = shared.clone();
+    tokio::spawn(async move {
+        let journal = MetricsJournal(&shared.metrics);
+        match shared.runner.replay_as(id, new_id, &journal).await {
+            Ok(execution) => finished(&shared, execution),
+            Err(e) => tracing::warn!(execution = %id, error = %e, "replay failed to start"),
+        }
+        shared.end_flight(new_id);
+    });
 }
 
 fn finished(shared: &Shared, execution: crate::engine::Execution) {

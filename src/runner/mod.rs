@@ -484,12 +484,23 @@ impl Runner {
 
     /// A new execution of the same scenario version with the same trigger.
     pub async fn replay(&self, id: Uuid, trace: &dyn Journal) -> Result<Execution, RunnerError> {
+        self.replay_as(id, Uuid::now_v7(), trace).await
+    }
+
+    /// As [`Runner::replay`], with the new execution's id chosen by the
+    /// caller (the dashboard links to it before it has run).
+    pub async fn replay_as(
+        &self,
+        id: Uuid,
+        new_id: Uuid,
+        trace: &dyn Journal,
+    ) -> Result<Execution, RunnerError> {
         let stored = self.load(id).await?;
         let (plan, source) = self.stored_plan(&stored.summary).await?;
         let request = RunRequest {
             trigger: trigger_data(&stored.trigger).ok_or(RunnerError::DamagedTrigger(id))?,
             vars: stored.vars.clone(),
-            execution_id: Some(Uuid::now_v7()),
+            execution_id: Some(new_id),
             origin: Some(self.origin_of(id, stored.summary.replay_of).await),
             ..RunRequest::default()
         };
