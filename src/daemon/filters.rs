@@ -20,7 +20,7 @@ pub struct ExecutionQuery {
     pub since: Option<String>,
     pub until: Option<String>,
     pub key: Option<String>,
-    /// The page position (`MICROS.UUID`) of the last row already seen.
+    /// The page position (an execution id) of the last row already seen.
     pub after: Option<String>,
     pub limit: Option<usize>,
 }
@@ -148,10 +148,10 @@ mod tests {
             status: Some("".into()),
             ..Default::default()
         };
-        let cursor: Cursor = "5.0190d3c4-0000-7000-8000-000000000001".parse().unwrap();
+        let cursor: Cursor = "0190d3c4-0000-7000-8000-000000000001".parse().unwrap();
         assert_eq!(
             q.to_query_string(Some(&cursor)),
-            "key=lee%40bigco.example&after=5.0190d3c4-0000-7000-8000-000000000001"
+            "key=lee%40bigco.example&after=0190d3c4-0000-7000-8000-000000000001"
         );
     }
 }

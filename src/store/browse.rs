@@ -19,11 +19,13 @@ pub(crate) const SUMMARY_COLUMNS_OF_E: &str = "e.id, e.scenario, e.version, e.st
 /// The page query for `filter`, newest first, and its parameters; `mark(n)`
 /// writes the n-th parameter's placeholder.
 ///
-/// A key filter reads `execution_keys` in its `(value, started_at,
-/// execution_id)` index order and joins the executions; otherwise
-/// `executions` is read by `(started_at, id)`. Either way a page deep in
-/// history costs what the first one does: the cursor is a position in the
-/// index, never an offset.
+/// Newest first means by id: a UUIDv7, the order the events were accepted
+/// in, unique and never changed (an execution's `started_at` moves when a
+/// worker takes it from the queue, so it cannot hold a page's place). A key
+/// filter reads `execution_keys` in its `(value, execution_id)` index order
+/// and joins the executions; otherwise `executions` is read by id. Either
+/// way a page deep in history costs what the first one does: the cursor is
+/// a position in an index, never an offset.
 pub(crate) fn list_query(
     filter: &ExecutionFilter,
     mark: impl Fn(usize) -> String,
@@ -33,21 +35,19 @@ pub(crate) fn list_query(
         values.push(value);
         mark(values.len())
     };
-    // The columns that order the page: the key table's copy when it leads.
-    let (mut sql, start, id) = match &filter.key {
+    // The column that orders the page: the key table's copy when it leads.
+    let (mut sql, id) = match &filter.key {
         Some(key) => {
             let m = push(SqlValue::Text(key.clone()), &mut values);
             (
                 format!(
                     "SELECT {SUMMARY_COLUMNS_OF_E} FROM execution_keys k JOIN executions e ON e.id = k.execution_id WHERE k.value = {m}"
                 ),
-                "k.started_at",
                 "k.execution_id",
             )
         }
         None => (
             format!("SELECT {SUMMARY_COLUMNS_OF_E} FROM executions e WHERE 1 = 1"),
-            "e.started_at",
             "e.id",
         ),
     };
@@ -61,25 +61,21 @@ pub(crate) fn list_query(
     }
     if let Some(since) = filter.since {
         let m = push(SqlValue::Int(since.timestamp_micros()), &mut values);
-        sql.push_str(&format!(" AND {start} >= {m}"));
+        sql.push_str(&format!(" AND e.started_at >= {m}"));
     }
     if let Some(until) = filter.until {
         let m = push(SqlValue::Int(until.timestamp_micros()), &mut values);
-        sql.push_str(&format!(" AND {start} < {m}"));
+        sql.push_str(&format!(" AND e.started_at < {m}"));
     }
     if let Some(after) = filter.after {
-        let t = push(
-            SqlValue::Int(after.started_at.timestamp_micros()),
-            &mut values,
-        );
-        let i = push(SqlValue::Text(after.id.to_string()), &mut values);
-        sql.push_str(&format!(" AND ({start}, {id}) < ({t}, {i})"));
+        let m = push(SqlValue::Text(after.id.to_string()), &mut values);
+        sql.push_str(&format!(" AND {id} < {m}"));
     }
     let m = push(
         SqlValue::Int(filter.limit.unwrap_or(50) as i64),
         &mut values,
     );
-    sql.push_str(&format!(" ORDER BY {start} DESC, {id} DESC LIMIT {m}"));
+    sql.push_str(&format!(" ORDER BY {id} DESC LIMIT {m}"));
     (sql, values)
 }
 
@@ -93,21 +89,22 @@ pub(crate) fn keys_query(ids: usize, mark: impl Fn(usize) -> String) -> String {
     )
 }
 
-/// Per scenario and status, the executions started since `$1`.
+/// A scenario's executions started since `{2}`, by status: a range of
+/// the covering index `(scenario, started_at, status)`, no table rows read.
 pub(crate) const ACTIVITY_COUNTS: &str =
-    "SELECT scenario, status, COUNT(*) FROM executions WHERE started_at >= {1} GROUP BY scenario, status";
+    "SELECT status, COUNT(*) FROM executions WHERE scenario = {1} AND started_at >= {2} GROUP BY status";
 
-/// Per scenario, the latest start.
+/// A scenario's latest start: one seek at the end of its index range.
 pub(crate) const ACTIVITY_LAST: &str =
-    "SELECT scenario, MAX(started_at) FROM executions GROUP BY scenario";
+    "SELECT MAX(started_at) FROM executions WHERE scenario = {1}";
 
 /// A scenario's kept versions, newest first.
 pub(crate) const VERSIONS: &str =
     "SELECT version, created_at FROM scenario_versions WHERE scenario = {1} ORDER BY created_at DESC, version";
 
-/// `sql` with `{1}` written as parameter mark 1 of a backend.
+/// `sql` with `{1}`, `{2}` written as parameter marks of a backend.
 pub(crate) fn with_mark(sql: &str, mark: impl Fn(usize) -> String) -> String {
-    sql.replace("{1}", &mark(1))
+    sql.replace("{1}", &mark(1)).replace("{2}", &mark(2))
 }
 
 #[cfg(test)]
@@ -121,7 +118,7 @@ mod tests {
             key: Some("lee@bigco.example".to_owned()),
             status: Some(crate::engine::ExecutionStatus::Failed),
             after: Some(
-                "1700000000000000.0190d3c4-0000-7000-8000-000000000001"
+                "0190d3c4-0000-7000-8000-000000000001"
                     .parse::<Cursor>()
                     .unwrap(),
             ),
@@ -134,30 +131,21 @@ mod tests {
             "{sql}"
         );
         assert!(sql.contains("k.value = $1 AND e.status = $2"), "{sql}");
+        assert!(sql.contains("AND k.execution_id < $3"), "{sql}");
         assert!(
-            sql.contains("AND (k.started_at, k.execution_id) < ($3, $4)"),
+            sql.ends_with("ORDER BY k.execution_id DESC LIMIT $4"),
             "{sql}"
         );
-        assert!(
-            sql.ends_with("ORDER BY k.started_at DESC, k.execution_id DESC LIMIT $5"),
-            "{sql}"
-        );
-        assert_eq!(values.len(), 5);
-        assert_eq!(values[2], SqlValue::Int(1_700_000_000_000_000));
+        assert_eq!(values.len(), 4);
         let (plain, _) = list_query(&ExecutionFilter::default(), |n| format!("?{n}"));
-        assert!(
-            plain.ends_with("ORDER BY e.started_at DESC, e.id DESC LIMIT ?1"),
-            "{plain}"
-        );
+        assert!(plain.ends_with("ORDER BY e.id DESC LIMIT ?1"), "{plain}");
     }
 
     #[test]
     fn cursors_round_trip_and_bad_ones_say_so() {
-        let c: Cursor = "1700000000000001.0190d3c4-0000-7000-8000-000000000001"
-            .parse()
-            .unwrap();
+        let c: Cursor = "0190d3c4-0000-7000-8000-000000000001".parse().unwrap();
         assert_eq!(c.to_string().parse::<Cursor>().unwrap(), c);
-        for bad in ["", "x.y", "12", "1.not-a-uuid"] {
+        for bad in ["", "x.y", "12", "not-a-uuid"] {
             let e = bad.parse::<Cursor>().unwrap_err();
             assert!(e.contains("page position"), "{e}");
         }

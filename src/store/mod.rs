@@ -146,9 +146,13 @@ pub trait Store: Send + Sync {
     /// Newest first, with their business keys; a page of `filter.limit`.
     async fn list(&self, filter: &ExecutionFilter) -> Result<Vec<ExecutionSummary>, StoreError>;
 
-    /// Per scenario with any execution: its last start, and the executions
-    /// started since `since` by status.
-    async fn activity(&self, since: DateTime<Utc>) -> Result<Vec<ScenarioActivity>, StoreError>;
+    /// For each of `scenarios`, in that order: its last start (however old),
+    /// and its executions started since `since` by status.
+    async fn activity(
+        &self,
+        scenarios: &[String],
+        since: DateTime<Utc>,
+    ) -> Result<Vec<ScenarioActivity>, StoreError>;
 
     /// The versions of a scenario kept in the store, newest first.
     async fn versions(&self, scenario: &str) -> Result<Vec<VersionSeen>, StoreError>;

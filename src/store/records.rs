@@ -77,7 +77,7 @@ pub struct StoredExecution {
     pub steps: Vec<StepRecord>,
 }
 
-/// Which executions to list, newest first (by start, then id).
+/// Which executions to list, newest first (by id: the order they were accepted in).
 #[derive(Debug, Clone, Default)]
 pub struct ExecutionFilter {
     pub scenario: Option<String>,
@@ -94,40 +94,33 @@ pub struct ExecutionFilter {
     pub limit: Option<usize>,
 }
 
-/// A position in the newest-first list of executions: the last row of a page.
-/// Pages found by position, never by offset, cost the same deep in history.
+/// A position in the newest-first list of executions: the last row of a
+/// page. Lists are ordered by id (UUIDv7: acceptance order, never changed),
+/// and pages found by position, never by offset, cost the same deep in
+/// history.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Cursor {
-    pub started_at: DateTime<Utc>,
     pub id: Uuid,
 }
 
 impl Cursor {
     pub fn of(summary: &ExecutionSummary) -> Cursor {
-        Cursor {
-            started_at: summary.started_at,
-            id: summary.id,
-        }
+        Cursor { id: summary.id }
     }
 }
 
 impl std::fmt::Display for Cursor {
-    /// `MICROS.UUID`: opaque to users, short enough for a URL.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}.{}", self.started_at.timestamp_micros(), self.id)
+        self.id.fmt(f)
     }
 }
 
 impl std::str::FromStr for Cursor {
     type Err = String;
     fn from_str(text: &str) -> Result<Cursor, String> {
-        let bad = || format!("`{text}` is not a page position (MICROS.UUID)");
-        let (micros, id) = text.split_once('.').ok_or_else(bad)?;
-        let micros: i64 = micros.parse().map_err(|_| bad())?;
-        Ok(Cursor {
-            started_at: DateTime::from_timestamp_micros(micros).ok_or_else(bad)?,
-            id: Uuid::parse_str(id).map_err(|_| bad())?,
-        })
+        Uuid::parse_str(text)
+            .map(|id| Cursor { id })
+            .map_err(|_| format!("`{text}` is not a page position (an execution id)"))
     }
 }
 

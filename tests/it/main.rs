@@ -1,8 +1,11 @@
 //! Integration tests: the real `scenarist` binary against real local HTTP servers.
 
+mod browser;
 mod cluster;
 mod daemon;
 mod daemon_util;
+mod dashboard;
+mod dashboard_util;
 mod demo;
 mod durable;
 mod durable_lib;

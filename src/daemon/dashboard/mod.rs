@@ -182,6 +182,18 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
         .into_response()
 }
 
+/// Says how long the daemon spent on a page (`Server-Timing: app;dur=MS`),
+/// which browsers' developer tools show and the dashboard benchmark reads.
+async fn server_timing(request: axum::extract::Request, next: middleware::Next) -> Response {
+    let started = std::time::Instant::now();
+    let mut response = next.run(request).await;
+    let ms = started.elapsed().as_secs_f64() * 1000.0;
+    if let Ok(value) = HeaderValue::from_str(&format!("app;dur={ms:.2}")) {
+        response.headers_mut().insert("server-timing", value);
+    }
+    response
+}
+
 /// `/ui` and everything under it; `/` redirects there.
 pub(super) fn router(shared: Arc<Shared>) -> Router<Arc<Shared>> {
     let pages = Router::new()
@@ -200,7 +212,8 @@ pub(super) fn router(shared: Arc<Shared>) -> Router<Arc<Shared>> {
         .route("/ui/report", get(report::show))
         .route("/ui/report.csv", get(report::csv))
         .route("/ui/logout", post(access::logout))
-        .route_layer(middleware::from_fn_with_state(shared, access::session));
+        .route_layer(middleware::from_fn_with_state(shared, access::session))
+        .route_layer(middleware::from_fn(server_timing));
     Router::new()
         .route("/", get(|| async { Redirect::to("/ui") }))
         .route("/ui/", get(|| async { Redirect::to("/ui") }))

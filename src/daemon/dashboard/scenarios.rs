@@ -45,7 +45,9 @@ pub(super) async fn list(
     Extension(visitor): Extension<Visitor>,
 ) -> Response {
     let scenarios = shared.scenarios();
-    let activity = match shared.store.activity(Utc::now() - Duration::days(7)).await {
+    let names: Vec<String> = scenarios.by_name.keys().cloned().collect();
+    let week_ago = Utc::now() - Duration::days(7);
+    let activity = match shared.store.activity(&names, week_ago).await {
         Ok(a) => a,
         Err(e) => return unavailable(&shared, &visitor, e),
     };

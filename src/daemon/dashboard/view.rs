@@ -35,9 +35,12 @@ pub fn since(t: DateTime<Utc>, now: DateTime<Utc>) -> String {
     millis((now - t).num_milliseconds())
 }
 
-/// The first block of a UUID: enough to tell executions apart on a page.
+/// The last 8 hex digits of an id: random in a UUIDv7, so they tell apart
+/// executions accepted in the same minute (whose first digits, the time,
+/// are the same). Pages show the whole id where it matters.
 pub fn short_id(id: &uuid::Uuid) -> String {
-    id.to_string()[..8].to_owned()
+    let text = id.simple().to_string();
+    format!("…{}", &text[24..])
 }
 
 pub fn short_version(version: &str) -> String {

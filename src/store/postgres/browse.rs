@@ -81,14 +81,14 @@ pub(super) async fn insert_keys(tx: &Tx<'_>, new: &NewExecution) -> Result<(), S
     }
     let statement = tx
         .prepare_cached(
-            "INSERT INTO execution_keys (execution_id, name, value, started_at) VALUES ($1, $2, $3, $4)
+            "INSERT INTO execution_keys (execution_id, name, value) VALUES ($1, $2, $3)
              ON CONFLICT DO NOTHING",
         )
         .await
         .map_err(db)?;
     let id = new.id.to_string();
     for (name, value) in &new.keys {
-        tx.execute(&statement, &[&id, name, value, &micros(new.started_at)])
+        tx.execute(&statement, &[&id, name, value])
             .await
             .map_err(db)?;
     }
@@ -97,36 +97,39 @@ pub(super) async fn insert_keys(tx: &Tx<'_>, new: &NewExecution) -> Result<(), S
 
 pub(super) async fn activity(
     store: &PgStore,
+    scenarios: &[String],
     since: DateTime<Utc>,
 ) -> Result<Vec<ScenarioActivity>, StoreError> {
     let client = store.client().await?;
-    let mut by_name: BTreeMap<String, ScenarioActivity> = BTreeMap::new();
-    for row in client.query(ACTIVITY_LAST, &[]).await.map_err(db)? {
-        let scenario: String = row.get(0);
-        by_name.insert(
-            scenario.clone(),
-            ScenarioActivity {
-                scenario,
-                last_started: Some(from_micros(row.get(1))),
-                counts: BTreeMap::new(),
-            },
-        );
-    }
-    let counts = client
-        .query(&with_mark(ACTIVITY_COUNTS, mark), &[&micros(since)])
+    let last = client
+        .prepare_cached(&with_mark(ACTIVITY_LAST, mark))
         .await
         .map_err(db)?;
-    for row in counts {
-        let scenario: String = row.get(0);
-        let entry = by_name
-            .entry(scenario.clone())
-            .or_insert_with(|| ScenarioActivity {
-                scenario,
-                ..ScenarioActivity::default()
-            });
-        entry.counts.insert(row.get(1), row.get::<_, i64>(2) as u64);
+    let counts = client
+        .prepare_cached(&with_mark(ACTIVITY_COUNTS, mark))
+        .await
+        .map_err(db)?;
+    let mut out = Vec::with_capacity(scenarios.len());
+    for scenario in scenarios {
+        let latest: Option<i64> = client
+            .query_one(&last, &[scenario])
+            .await
+            .map_err(db)?
+            .get(0);
+        let rows = client
+            .query(&counts, &[scenario, &micros(since)])
+            .await
+            .map_err(db)?;
+        out.push(ScenarioActivity {
+            scenario: scenario.clone(),
+            last_started: latest.map(from_micros),
+            counts: rows
+                .iter()
+                .map(|row| (row.get(0), row.get::<_, i64>(1) as u64))
+                .collect(),
+        });
     }
-    Ok(by_name.into_values().collect())
+    Ok(out)
 }
 
 pub(super) async fn versions(

@@ -140,12 +140,14 @@ impl PgStore {
     }
 
     /// A pooled connection, the schema migrated: every method starts here.
+    /// The migration (which takes a connection of its own) runs before this
+    /// caller takes one: many first calls at once must not hold every
+    /// connection of the pool while the migration waits for one.
     async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
-        let client = self.pool.get().await.map_err(|e| self.unreachable(e))?;
         self.ready
             .get_or_try_init(|| async { self.migrate().await })
             .await?;
-        Ok(client)
+        self.pool.get().await.map_err(|e| self.unreachable(e))
     }
 
     /// LISTENs on the queue channel on a connection of its own and rings for

@@ -148,8 +148,12 @@ impl Store for PgStore {
         browse::list(self, filter).await
     }
 
-    async fn activity(&self, since: DateTime<Utc>) -> Result<Vec<ScenarioActivity>, StoreError> {
-        browse::activity(self, since).await
+    async fn activity(
+        &self,
+        scenarios: &[String],
+        since: DateTime<Utc>,
+    ) -> Result<Vec<ScenarioActivity>, StoreError> {
+        browse::activity(self, scenarios, since).await
     }
 
     async fn versions(&self, scenario: &str) -> Result<Vec<VersionSeen>, StoreError> {

@@ -79,51 +79,40 @@ pub(super) fn insert_keys(conn: &Connection, new: &NewExecution) -> Result<(), S
         return Ok(());
     }
     let mut statement = conn.prepare_cached(
-        "INSERT OR IGNORE INTO execution_keys (execution_id, name, value, started_at) VALUES (?1, ?2, ?3, ?4)",
+        "INSERT OR IGNORE INTO execution_keys (execution_id, name, value) VALUES (?1, ?2, ?3)",
     )?;
     let id = new.id.to_string();
     for (name, value) in &new.keys {
-        statement.execute(params![id, name, value, micros(new.started_at)])?;
+        statement.execute(params![id, name, value])?;
     }
     Ok(())
 }
 
 pub(super) fn activity(
     conn: &Connection,
+    scenarios: &[String],
     since: DateTime<Utc>,
 ) -> Result<Vec<ScenarioActivity>, StoreError> {
-    let mut by_name: BTreeMap<String, ScenarioActivity> = BTreeMap::new();
-    let mut last = conn.prepare_cached(ACTIVITY_LAST)?;
-    for row in last.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))? {
-        let (scenario, started) = row?;
-        by_name.insert(
-            scenario.clone(),
-            ScenarioActivity {
-                scenario,
-                last_started: Some(from_micros(started)),
-                counts: BTreeMap::new(),
-            },
-        );
-    }
+    let mut last = conn.prepare_cached(&with_mark(ACTIVITY_LAST, mark))?;
     let mut counts = conn.prepare_cached(&with_mark(ACTIVITY_COUNTS, mark))?;
-    let rows = counts.query_map([micros(since)], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            r.get::<_, String>(1)?,
-            r.get::<_, i64>(2)?,
-        ))
-    })?;
-    for row in rows {
-        let (scenario, status, n) = row?;
-        let entry = by_name
-            .entry(scenario.clone())
-            .or_insert_with(|| ScenarioActivity {
-                scenario,
-                ..ScenarioActivity::default()
-            });
-        entry.counts.insert(status, n as u64);
+    let mut out = Vec::with_capacity(scenarios.len());
+    for scenario in scenarios {
+        let latest: Option<i64> = last.query_row([scenario], |r| r.get(0))?;
+        let mut by_status = BTreeMap::new();
+        let rows = counts.query_map(params![scenario, micros(since)], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+        })?;
+        for row in rows {
+            let (status, n) = row?;
+            by_status.insert(status, n as u64);
+        }
+        out.push(ScenarioActivity {
+            scenario: scenario.clone(),
+            last_started: latest.map(from_micros),
+            counts: by_status,
+        });
     }
-    Ok(by_name.into_values().collect())
+    Ok(out)
 }
 
 pub(super) fn versions(conn: &Connection, scenario: &str) -> Result<Vec<VersionSeen>, StoreError> {

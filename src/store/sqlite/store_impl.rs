@@ -288,8 +288,13 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn activity(&self, since: DateTime<Utc>) -> Result<Vec<ScenarioActivity>, StoreError> {
-        self.call(move |conn| super::browse::activity(conn, since))
+    async fn activity(
+        &self,
+        scenarios: &[String],
+        since: DateTime<Utc>,
+    ) -> Result<Vec<ScenarioActivity>, StoreError> {
+        let scenarios = scenarios.to_vec();
+        self.call(move |conn| super::browse::activity(conn, &scenarios, since))
             .await
     }
 

@@ -155,7 +155,20 @@ pub(super) async fn activity_counts_recent_executions_by_status(store: &dyn Stor
     let long_ago = now() - Duration::days(40);
     execution_in(store, &old, long_ago, ExecutionStatus::Succeeded).await;
 
-    let activity = store.activity(now() - Duration::days(7)).await.unwrap();
+    let never = unique("never");
+    let names = [busy.clone(), old.clone(), never.clone()];
+    let activity = store
+        .activity(&names, now() - Duration::days(7))
+        .await
+        .unwrap();
+    let order: Vec<&str> = activity.iter().map(|a| a.scenario.as_str()).collect();
+    assert_eq!(
+        order,
+        [busy.as_str(), old.as_str(), never.as_str()],
+        "in the order asked"
+    );
+    assert_eq!(activity[2].last_started, None, "a scenario that never ran");
+    assert!(activity[2].counts.is_empty());
     let of = |name: &str| activity.iter().find(|a| a.scenario == name).cloned();
     let busy_row = of(&busy).expect("busy scenario listed");
     assert_eq!(busy_row.counts.get("succeeded"), Some(&2));

@@ -369,3 +369,27 @@ where
 async fn the_store_suite_passes_on_every_backend() {
     on_every_backend(every_check).await;
 }
+
+/// A PostgreSQL store's first calls, many at once (more than its pool
+/// holds), all succeed: the schema's migration never waits for a
+/// connection those calls hold.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_first_calls_at_once_on_a_new_postgres_store() {
+    let Some(schema) = Schema::new("first").await else {
+        return;
+    };
+    let store = store::open(&schema.url).unwrap();
+    let calls = (0..64).map(|_| store.find_ids("0"));
+    let answered = tokio::time::timeout(
+        std::time::Duration::from_secs(8),
+        futures::future::join_all(calls),
+    )
+    .await;
+    schema.drop().await;
+    let results = answered.expect("64 first calls answered within 8 s");
+    assert!(
+        results.iter().all(Result::is_ok),
+        "{:?}",
+        results.iter().find(|r| r.is_err())
+    );
+}
