@@ -146,7 +146,7 @@ async fn measure(client: &reqwest::Client, url: &str, samples: usize) -> Sample 
     out
 }
 
-async fn run(backend: &str, url: &str, count: usize, samples: usize) {
+async fn run(backend: &str, url: &str, count: usize, samples: usize, settle: Option<&str>) {
     let store = store::open(url).expect("store opens");
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("bench.yaml"), SCENARIO).unwrap();
@@ -156,6 +156,21 @@ async fn run(backend: &str, url: &str, count: usize, samples: usize) {
         "{backend}: {count} executions written in {:.1} s",
         filled.elapsed().as_secs_f64()
     );
+    if let Some(sql) = settle {
+        // What autovacuum does soon after a bulk load: statistics for the
+        // planner and the visibility map for index-only scans.
+        let server = std::env::var("SCENARIST_TEST_POSTGRES").unwrap();
+        let (client, connection) = tokio_postgres::connect(&server, tokio_postgres::NoTls)
+            .await
+            .expect("connect to settle");
+        tokio::spawn(connection);
+        for statement in sql.split("; ") {
+            client
+                .batch_execute(statement)
+                .await
+                .expect("VACUUM ANALYZE");
+        }
+    }
     let config = Config::new(dir.path().to_path_buf(), "127.0.0.1:0".parse().unwrap());
     let (daemon, problems) = Daemon::start(config, store, HashMap::new()).await.unwrap();
     assert!(problems.is_empty());
@@ -218,11 +233,14 @@ fn main() {
     runtime.block_on(async {
         let dir = tempfile::tempdir().unwrap();
         let sqlite = format!("sqlite://{}", dir.path().join("bench.db").display());
-        run("sqlite", &sqlite, count, samples).await;
+        run("sqlite", &sqlite, count, samples, None).await;
         if let Ok(server) = std::env::var("SCENARIST_TEST_POSTGRES") {
             let schema = format!("bench_{}", Uuid::new_v4().simple());
             let url = format!("{server}?schema={schema}");
-            run("postgres", &url, count, samples).await;
+            let settle = format!(
+                "VACUUM ANALYZE {schema}.executions; VACUUM ANALYZE {schema}.execution_keys; VACUUM ANALYZE {schema}.steps"
+            );
+            run("postgres", &url, count, samples, Some(&settle)).await;
             let (client, connection) = tokio_postgres::connect(&server, tokio_postgres::NoTls)
                 .await
                 .expect("drop the bench schema");

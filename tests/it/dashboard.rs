@@ -117,6 +117,61 @@ fn row_ids(body: &str) -> Vec<String> {
 }
 
 #[tokio::test]
+async fn a_wait_and_a_failure_are_shown_where_people_look_first() {
+    let ui = start(vec![]).await;
+    let waiting = ui
+        .send("trials/started", json!({ "email": "quinn@bigco.example" }))
+        .await;
+    ui.until_status(&waiting, "waiting").await;
+    let waits = ui.get("/ui/waits").await.body;
+    assert!(waits.contains(&waiting[28..]), "{waits}");
+    for wanted in [
+        "journey",
+        "milestone",
+        "deal.closed_won",
+        "quinn@bigco.example",
+    ] {
+        assert!(waits.contains(wanted), "/ui/waits lacks {wanted}:\n{waits}");
+    }
+    let page = ui.get(&format!("/ui/executions/{waiting}")).await.body;
+    assert!(
+        page.contains("Waiting for an event") && page.contains("deal.closed_won"),
+        "{page}"
+    );
+    // The event arrives: the wait leaves the page and the execution goes on.
+    let sent = ui
+        .http
+        .post(ui.url("/api/events"))
+        .json(&json!({ "event": "deal.closed_won", "key": "quinn@bigco.example", "data": { "amount": 900 } }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sent.status().as_u16(), 202);
+    ui.until_status(&waiting, "succeeded").await;
+    assert!(!ui.get("/ui/waits").await.body.contains(&waiting[28..]));
+
+    // A failure is said first, then the steps, the failed one open and marked.
+    let stuck = ui
+        .send("flaky/go", json!({ "n": 1, "email": "x@bigco.example" }))
+        .await;
+    ui.until_status(&stuck, "incomplete").await;
+    let page = ui.get(&format!("/ui/executions/{stuck}")).await.body;
+    let failure = page.find("id=\"failure\"").expect("a failure card");
+    let steps = page.find("<h2>Steps</h2>").unwrap();
+    assert!(failure < steps, "the failure comes first");
+    assert!(
+        page.contains("Failed at <a href=\"#step-call\">call</a>"),
+        "{page}"
+    );
+    assert!(
+        page.contains("<li class=\"step failed failed-step\" id=\"step-call\">"),
+        "{page}"
+    );
+    assert!(page.contains("<details open>"), "the failed step is open");
+    assert!(page.contains("503"), "its error: {page}");
+}
+
+#[tokio::test]
 async fn filters_live_in_the_url_and_pages_follow_by_position() {
     let ui = start(vec![]).await;
     let mut lees = Vec::new();

@@ -16,8 +16,8 @@ pub const SECRET: &str = "s3cr3t-reward-token-91";
 
 /// `reward`: a won deal's reward, reviewed above 1000, keyed by the lead's
 /// email. `flaky`: one POST that stops the execution as `incomplete` while
-/// the API answers 503.
-fn scenarios(api: &str) -> [(&'static str, String); 2] {
+/// the API answers 503. `journey`: waits for the lead's `deal.closed_won`.
+fn scenarios(api: &str) -> [(&'static str, String); 3] {
     let reward = format!(
         r#"name: reward
 owner: ops@example.com
@@ -56,7 +56,22 @@ steps:
     http: {{ method: POST, url: "{api}/flaky", json: {{ n: "{{{{ trigger.body.n }}}}" }} }}
 "#
     );
-    [("reward.yaml", reward), ("flaky.yaml", flaky)]
+    let journey = r#"name: journey
+trigger: { webhook: { path: trials/started } }
+settings:
+  keys: { lead: "{{ trigger.body.email }}" }
+steps:
+  - id: milestone
+    wait_for: { event: deal.closed_won, key: "{{ trigger.body.email }}", timeout: 90d }
+  - id: done
+    set: { amount: "{{ steps.milestone.data.amount }}" }
+"#
+    .to_owned();
+    [
+        ("reward.yaml", reward),
+        ("flaky.yaml", flaky),
+        ("journey.yaml", journey),
+    ]
 }
 
 pub struct Dashboard {
