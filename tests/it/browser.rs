@@ -131,16 +131,23 @@ where
     let _ = client.close().await;
 }
 
+/// The text of the first `css` element, waiting for it to appear. A live
+/// update may replace the element between finding and reading it: then it
+/// is found again.
 async fn text(client: &Client, css: &str) -> String {
-    client
-        .wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("no `{css}` on the page: {e}"))
-        .text()
-        .await
-        .unwrap()
+    for _ in 0..50 {
+        let element = client
+            .wait()
+            .at_most(Duration::from_secs(10))
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("no `{css}` on the page: {e}"));
+        match element.text().await {
+            Ok(text) => return text,
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+    panic!("`{css}` kept being replaced while read");
 }
 
 #[tokio::test]
@@ -246,6 +253,20 @@ async fn approve_a_waiting_review_by_clicking_and_the_page_turns_succeeded_by_it
             .send_keys("checked the deal")
             .await
             .unwrap();
+        // The page keeps polling while it waits; what was typed stays.
+        tokio::time::sleep(Duration::from_millis(3500)).await;
+        let typed = client
+            .find(Locator::Css("section.review input[name=by]"))
+            .await
+            .unwrap()
+            .prop("value")
+            .await
+            .unwrap();
+        assert_eq!(
+            typed.as_deref(),
+            Some("olivia"),
+            "typing survives the live updates"
+        );
         client
             .find(Locator::Css("section.review button.approve"))
             .await
