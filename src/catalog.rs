@@ -177,11 +177,21 @@ fn collect_files(dir: &Path, files: &mut Vec<PathBuf>, catalog: &mut Catalog) {
     for path in paths {
         if path.is_dir() {
             collect_files(&path, files, catalog);
-        } else if matches!(
-            path.extension().and_then(|e| e.to_str()),
-            Some("yaml" | "yml")
-        ) {
+        } else if is_scenario_file(&path) {
             files.push(path);
         }
     }
+}
+
+/// A scenario file: `.yaml` or `.yml`, but not a test file (`NAME.test.yaml`,
+/// read by `scenarist test`) beside it.
+pub fn is_scenario_file(path: &Path) -> bool {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    (name.ends_with(".yaml") || name.ends_with(".yml")) && !is_test_file(path)
+}
+
+/// A scenario test file: `NAME.test.yaml` (or `.test.yml`).
+pub fn is_test_file(path: &Path) -> bool {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    name.ends_with(".test.yaml") || name.ends_with(".test.yml")
 }

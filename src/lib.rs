@@ -17,3 +17,4 @@ pub mod runner;
 pub mod schema;
 pub mod standins;
 pub mod store;
+pub mod testing;

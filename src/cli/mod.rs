@@ -12,6 +12,7 @@ mod review;
 mod run;
 mod serve;
 mod store_arg;
+mod test;
 mod trace;
 mod validate;
 
@@ -37,14 +38,20 @@ enum Command {
     },
     /// Run one scenario once, with the given input as its trigger.
     Run(run::RunArgs),
+    /// Run the scenario tests (`NAME.test.yaml`): mocked HTTP, virtual time, offline.
+    Test(test::TestArgs),
     /// Draw a scenario's flow as a Mermaid or Graphviz diagram, or as SVG.
     Graph {
         file: PathBuf,
         #[arg(long, value_enum, default_value_t = GraphFormatArg::Mermaid)]
         format: GraphFormatArg,
     },
-    /// Print the JSON Schema of the scenario language.
-    Schema,
+    /// Print the JSON Schema of the scenario language (or, with --tests, of test files).
+    Schema {
+        /// The schema of scenario test files (`NAME.test.yaml`).
+        #[arg(long)]
+        tests: bool,
+    },
     /// Play the whole referral flow offline against local stand-ins.
     Demo(demo::DemoArgs),
     /// The daemon: webhooks, schedules and workers over the durable store.
@@ -114,9 +121,13 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Validate { paths } => validate::validate(paths),
         Command::Run(args) => run::run(args),
+        Command::Test(args) => test::test(args),
         Command::Graph { file, format } => graph(file, format),
-        Command::Schema => {
-            print!("{}", scenarist::schema::scenario_schema_text());
+        Command::Schema { tests } => {
+            match tests {
+                true => print!("{}", scenarist::schema::test_schema_text()),
+                false => print!("{}", scenarist::schema::scenario_schema_text()),
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::List { dir } => list::list(dir),

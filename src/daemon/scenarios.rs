@@ -136,10 +136,7 @@ fn fingerprint(dir: &Path) -> Vec<(PathBuf, Option<SystemTime>, u64)> {
             let Ok(meta) = entry.metadata() else { continue };
             if meta.is_dir() {
                 stack.push(path);
-            } else if matches!(
-                path.extension().and_then(|e| e.to_str()),
-                Some("yaml" | "yml")
-            ) {
+            } else if crate::catalog::is_scenario_file(&path) {
                 out.push((path, meta.modified().ok(), meta.len()));
             }
         }

@@ -85,7 +85,7 @@ impl Interpreter<'_> {
             Ok(key) => key,
             Err(message) => return self.step_failed(run, ctx, message, 0, None).await,
         };
-        let now = (self.clock)();
+        let now = self.clock.now();
         if self.dry_run {
             let output = json!({ "event": wait.event, "key": key, "timed_out": false });
             let mut record = self.record(run, StepStatus::Skipped, output.clone(), None, 0);
@@ -274,7 +274,7 @@ impl Interpreter<'_> {
             event: emit.event.clone(),
             key: key.clone(),
             data,
-            received_at: (self.clock)(),
+            received_at: self.clock.now(),
             source: Some(self.execution_id),
         };
         let emitted = match self.journal.emit(&event).await {

@@ -51,11 +51,21 @@ impl Interpreter<'_> {
         let mut attempt = 0;
         let outcome = loop {
             attempt += 1;
-            let send = request.send(
-                self.engine.client(),
-                http.request_timeout,
-                http.expect.as_deref(),
-            );
+            let sender = super::Sender {
+                step: run.step.id.as_str(),
+                path: &run.path,
+            };
+            let expect = http.expect.as_deref();
+            let send = async {
+                match self.engine.transport() {
+                    Some(t) => t.send(sender, &request, http.request_timeout, expect).await,
+                    None => {
+                        request
+                            .send(self.engine.client(), http.request_timeout, expect)
+                            .await
+                    }
+                }
+            };
             let result = match run.step.timeout {
                 None => send.await,
                 Some(limit) => tokio::time::timeout(limit, send).await.unwrap_or_else(|_| {
@@ -74,7 +84,10 @@ impl Interpreter<'_> {
                     let delay =
                         policy.delay_with_hint(attempt, rand::random::<f64>(), e.retry_after);
                     tracing::debug!(step = %run.step.id, attempt, delay_ms = delay.as_millis() as u64, error = %self.redactor.text(&e.message), "retrying");
-                    tokio::time::sleep(delay).await;
+                    match self.engine.transport() {
+                        Some(t) => t.pause(delay).await,
+                        None => tokio::time::sleep(delay).await,
+                    }
                 }
                 Err(e) => {
                     let detail = match e.status {

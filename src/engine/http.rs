@@ -207,6 +207,20 @@ impl Request {
         } else {
             Value::String(String::from_utf8_lossy(&bytes).into_owned())
         };
+        self.judge(status, headers, body, retry_after, expect)
+    }
+
+    /// A response as the step sees it: statuses outside `expect` (default
+    /// 2xx) are errors, retryable for 429 and 5xx. Shared by the network and
+    /// by transports that answer without one (`scenarist test`'s mocks).
+    pub fn judge(
+        &self,
+        status: u16,
+        headers: Map<String, Value>,
+        body: Value,
+        retry_after: Option<Duration>,
+        expect: Option<&[u16]>,
+    ) -> Result<Response, StepError> {
         let ok = match expect {
             Some(list) => list.contains(&status),
             None => (200..300).contains(&status),
@@ -271,7 +285,7 @@ fn transport_error(error: &reqwest::Error, timeout: Duration) -> StepError {
 }
 
 /// Seconds, or an HTTP date.
-fn parse_retry_after(value: &str) -> Option<Duration> {
+pub fn parse_retry_after(value: &str) -> Option<Duration> {
     if let Ok(seconds) = value.trim().parse::<u64>() {
         return Some(Duration::from_secs(seconds));
     }

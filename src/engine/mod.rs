@@ -4,6 +4,7 @@
 //! the [`Journal`] and the returned [`Execution`]. It never reads environment
 //! variables itself; callers resolve them into [`RunRequest::env`].
 
+mod clock;
 mod correlate;
 mod effects;
 mod events;
@@ -13,6 +14,7 @@ mod http;
 mod journal;
 mod redact;
 mod run;
+mod transport;
 mod wait;
 
 use std::collections::HashMap;
@@ -22,15 +24,18 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
+pub use clock::Clock;
 pub use effects::idempotency_key;
 pub use events::{Emitted, EventWait, NewEvent, ReceivedEvent};
 pub use execution::{Execution, ExecutionError, ExecutionStatus, StepRecord, StepStatus};
+pub use http::{parse_retry_after, Body, Request, Response};
 pub use journal::{
     apply_in_memory, data_step_record, increment, record_output, DataOp, DataRequest,
     ExecutionStart, Journal, JournalError, MemoryJournal, NoJournal, Tee,
 };
 pub use redact::{Redactor, MASK, MIN_SECRET_LEN};
 pub use run::Prepared;
+pub use transport::{Sender, Transport};
 pub use wait::{APPROVED, REJECTED};
 
 use crate::plan::Plan;
@@ -41,6 +46,8 @@ use crate::plan::Plan;
 #[derive(Clone, Default)]
 pub struct Engine {
     client: std::sync::Arc<std::sync::OnceLock<reqwest::Client>>,
+    /// Sends http steps' requests instead of the network (tests).
+    transport: Option<std::sync::Arc<dyn Transport>>,
 }
 
 /// Everything one execution starts from.
@@ -58,7 +65,7 @@ pub struct RunRequest {
     pub resume: Option<Resume>,
     /// The clock `approval` and `delay` steps read (default: the system's);
     /// tests inject one to pass a deadline without sleeping.
-    pub clock: Option<fn() -> DateTime<Utc>>,
+    pub clock: Option<Clock>,
     /// The execution whose `emit` event ids this one reuses: a replay's
     /// original (default: this execution), so a replay never emits twice.
     pub origin: Option<Uuid>,
@@ -140,6 +147,18 @@ impl StepError {
 impl Engine {
     pub fn new() -> Engine {
         Engine::default()
+    }
+
+    /// An engine whose http steps go through `transport`, never the network.
+    pub fn with_transport(transport: std::sync::Arc<dyn Transport>) -> Engine {
+        Engine {
+            transport: Some(transport),
+            ..Engine::default()
+        }
+    }
+
+    pub(crate) fn transport(&self) -> Option<&dyn Transport> {
+        self.transport.as_deref()
     }
 
     /// Checks the request against the plan and runs the execution to its end.

@@ -17,7 +17,7 @@ use super::execution::{Execution, ExecutionError, ExecutionStatus, StepRecord, S
 use super::journal::JournalError;
 use super::journal::{ExecutionStart, Journal};
 use super::redact::Redactor;
-use super::{Engine, RunError, RunRequest};
+use super::{Clock, Engine, RunError, RunRequest};
 use crate::model::OnError;
 use crate::plan::{Plan, PlanKind, PlanStep};
 
@@ -31,7 +31,7 @@ pub struct Prepared {
     /// `Some` when resuming: the settled steps, by path, and their order.
     resume: Option<Vec<StepRecord>>,
     vars_overrides: Map<String, Value>,
-    clock: fn() -> DateTime<Utc>,
+    clock: Clock,
     origin: Option<Uuid>,
 }
 
@@ -114,7 +114,7 @@ pub(super) fn prepare(plan: &Plan, request: RunRequest) -> Result<Prepared, RunE
         dry_run: request.dry_run,
         resume,
         vars_overrides: request.vars,
-        clock: request.clock.unwrap_or(Utc::now),
+        clock: request.clock.clone().unwrap_or_default(),
         origin: request.origin,
     })
 }
@@ -183,7 +183,7 @@ pub(super) struct Interpreter<'a> {
     settled: HashMap<String, StepRecord>,
     /// `approval` and `delay` steps that were waiting when the execution was parked.
     pub(super) waiting: HashMap<String, StepRecord>,
-    pub(super) clock: fn() -> DateTime<Utc>,
+    pub(super) clock: Clock,
     /// Whose ids `emit` steps reuse: this execution, or a replay's original.
     pub(super) origin: Uuid,
     /// Events already taken by this execution's `wait_for` steps: one
@@ -229,6 +229,9 @@ impl<'a> Interpreter<'a> {
                 waiting.insert(record.path.clone(), record);
             }
         }
+        // Step times come from the injected clock (a test's virtual one),
+        // advanced by the monotonic clock within the execution.
+        let epoch = (prepared.clock.now(), Instant::now());
         Interpreter {
             engine,
             plan,
@@ -245,7 +248,7 @@ impl<'a> Interpreter<'a> {
             taken_events: Mutex::new(taken_events),
             resuming,
             vars_overrides: prepared.vars_overrides,
-            epoch: (Utc::now(), Instant::now()),
+            epoch,
             last_reading: AtomicU64::new(0),
             records: Mutex::new(records),
             lent: Mutex::new(Vec::new()),

@@ -74,7 +74,7 @@ impl Interpreter<'_> {
                     .await
             }
         };
-        let now = (self.clock)();
+        let now = self.clock.now();
         if self.dry_run {
             let output = json!({ "decision": APPROVED, "by": "dry run", "comment": null, "decided_at": timestamp(now) });
             set_output(ctx, run.step.id.as_str(), output.clone());
@@ -145,7 +145,7 @@ impl Interpreter<'_> {
         duration: std::time::Duration,
         ctx: &mut Context,
     ) -> Outcome {
-        let now = (self.clock)();
+        let now = self.clock.now();
         let since = self.waiting_since(&run.path, now);
         let until = since + chrono::Duration::from_std(duration).unwrap_or_default();
         if self.dry_run || now >= until {

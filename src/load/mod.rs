@@ -175,6 +175,34 @@ pub fn load_str(file: &Path, source: String) -> Result<LoadedScenario, LoadFailu
     }
 }
 
+/// A YAML document of another kind than a scenario (a test file): its value
+/// and the map of its positions, or where its syntax is wrong. Limited like
+/// a scenario file.
+pub fn parse_document(file: &Path, source: &str) -> Result<(Yaml, SourceMap), Diagnostic> {
+    if source.len() > MAX_FILE_BYTES {
+        return Err(Diagnostic::new(
+            file,
+            None,
+            "",
+            format!("the text is larger than {MAX_FILE_BYTES} bytes"),
+        ));
+    }
+    let document = serde_yaml::from_str(source).map_err(|e| syntax_diagnostic(file, &e))?;
+    Ok((document, SourceMap::build(source)))
+}
+
+/// Deserializes a part of a document found at field path `base`; a failure
+/// is positioned and worded as the scenario loader does (unknown keys with
+/// "did you mean").
+pub fn read_part<T: DeserializeOwned>(
+    file: &Path,
+    map: &SourceMap,
+    value: Yaml,
+    base: &str,
+) -> Result<T, Diagnostic> {
+    Errors { file, map }.read(value, base)
+}
+
 fn read_steps(
     errors: &Errors<'_>,
     list: Option<&Yaml>,

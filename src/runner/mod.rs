@@ -19,7 +19,8 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use crate::engine::{
-    Engine, Execution, ExecutionStatus, Journal, Resume, RunError, RunRequest, Tee, TriggerData,
+    Clock, Engine, Execution, ExecutionStatus, Journal, Resume, RunError, RunRequest, Tee,
+    TriggerData,
 };
 use crate::plan::Plan;
 use crate::store::{ExecutionSummary, Store, StoreError, StoreJournal, StoredExecution};
@@ -84,7 +85,7 @@ pub struct Runner {
     store: Arc<dyn Store>,
     /// The process environment: declared `env` values are read from here.
     env: HashMap<String, String>,
-    now: fn() -> DateTime<Utc>,
+    now: Clock,
     /// How long an owner may stay silent before its running executions are
     /// taken over (stores that keep heartbeats; see [`Store::live_owners`]).
     lease: std::time::Duration,
@@ -102,7 +103,7 @@ impl Runner {
             engine,
             store,
             env,
-            now: Utc::now,
+            now: Clock::system(),
             lease: DEFAULT_LEASE,
             beat_per_run: true,
         }
@@ -166,8 +167,8 @@ impl Runner {
     }
 
     /// The clock for retry schedules: tests inject one instead of sleeping.
-    pub fn with_clock(mut self, now: fn() -> DateTime<Utc>) -> Runner {
-        self.now = now;
+    pub fn with_clock(mut self, now: impl Fn() -> DateTime<Utc> + Send + Sync + 'static) -> Runner {
+        self.now = Clock::new(now);
         self
     }
 
@@ -225,7 +226,7 @@ impl Runner {
         if request.env.is_empty() {
             request.env = self.env_for(plan);
         }
-        request.clock.get_or_insert(self.now);
+        request.clock.get_or_insert_with(|| self.now.clone());
         let prepared = Engine::prepare(plan, request)?;
         self.store
             .save_version(&plan.name, &plan.version, source)
@@ -238,7 +239,7 @@ impl Runner {
         )
         .retry_after(plan.retry_incomplete_after(1))
         .replay_of(replay_of)
-        .clock(self.now);
+        .clock(self.now.clone());
         let tee = Tee(trace, &journal);
         Ok(self.beating(self.engine.run(plan, prepared, &tee)).await?)
     }
@@ -303,7 +304,7 @@ impl Runner {
     /// Executions `resume` should pick up now: incomplete, waiting and
     /// decided ones that are due, and running ones whose process is gone.
     pub async fn due(&self) -> Result<Vec<ExecutionSummary>, RunnerError> {
-        let now = (self.now)();
+        let now = self.now.now();
         let candidates = self.store.resumable(now).await?;
         let live = self.store.live_owners(Utc::now(), self.lease).await?;
         Ok(candidates
@@ -325,7 +326,7 @@ impl Runner {
         in_flight: &std::collections::HashSet<Uuid>,
     ) -> Result<Vec<ExecutionSummary>, RunnerError> {
         let me = owner::this_process();
-        let candidates = self.store.resumable((self.now)()).await?;
+        let candidates = self.store.resumable(self.now.now()).await?;
         Ok(candidates
             .into_iter()
             .filter(|e| {
@@ -342,7 +343,7 @@ impl Runner {
     pub async fn resume(&self, id: Uuid, trace: &dyn Journal) -> Result<Execution, RunnerError> {
         let stored = self.load(id).await?;
         let summary = &stored.summary;
-        let now = (self.now)();
+        let now = self.now.now();
         let due = summary.next_retry_at.is_some_and(|at| at <= now);
         match summary.status {
             ExecutionStatus::Incomplete => {}
@@ -417,7 +418,7 @@ impl Runner {
                 completed: stored.steps.clone(),
                 started_at: stored.summary.started_at,
             }),
-            clock: Some(self.now),
+            clock: Some(self.now.clone()),
             origin: match stored.summary.replay_of {
                 Some(_) => Some(self.origin_of(id, stored.summary.replay_of).await),
                 None => None,
@@ -431,7 +432,7 @@ impl Runner {
             attempt,
         )
         .retry_after(plan.retry_incomplete_after(attempt))
-        .clock(self.now);
+        .clock(self.now.clone());
         let tee = Tee(trace, &journal);
         Ok(self.beating(self.engine.run(plan, prepared, &tee)).await?)
     }
@@ -454,7 +455,7 @@ impl Runner {
                 "an event needs a key (1 to 1000 characters), e.g. the lead's email".to_owned(),
             ));
         }
-        let now = (self.now)();
+        let now = self.now.now();
         let event = crate::engine::NewEvent {
             id: Uuid::now_v7(),
             event: event.to_owned(),

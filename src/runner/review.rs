@@ -161,7 +161,7 @@ impl Runner {
                 approvers: pending.approvers,
             });
         }
-        let now = (self.now)();
+        let now = self.now.now();
         let output = json!({
             "decision": if decision.approve { crate::engine::APPROVED } else { crate::engine::REJECTED },
             "by": decision.by,

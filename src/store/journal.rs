@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -24,7 +24,7 @@ pub struct StoreJournal {
     /// When an incomplete execution is next tried, after this attempt.
     retry_after: Option<std::time::Duration>,
     replay_of: Option<Uuid>,
-    now: fn() -> DateTime<Utc>,
+    now: crate::engine::Clock,
     /// Results not committed yet: kept until the next step with effects
     /// starts, or the execution ends, whichever comes first (see
     /// `Journal::before_effect`). Steps that only compute are then re-run
@@ -46,7 +46,7 @@ impl StoreJournal {
             attempt,
             retry_after: None,
             replay_of: None,
-            now: Utc::now,
+            now: crate::engine::Clock::system(),
             pending: std::sync::Mutex::new(Vec::new()),
         }
     }
@@ -63,7 +63,7 @@ impl StoreJournal {
     }
 
     /// The clock for retry times; tests inject one.
-    pub fn clock(mut self, now: fn() -> DateTime<Utc>) -> StoreJournal {
+    pub fn clock(mut self, now: crate::engine::Clock) -> StoreJournal {
         self.now = now;
         self
     }
@@ -136,7 +136,7 @@ impl Journal for StoreJournal {
             ExecutionStatus::Incomplete => self
                 .retry_after
                 .and_then(|d| chrono::Duration::from_std(d).ok())
-                .map(|d| (self.now)() + d),
+                .map(|d| self.now.now() + d),
             ExecutionStatus::Waiting => execution.wake_at,
             _ => None,
         };
@@ -164,13 +164,19 @@ impl Journal for StoreJournal {
         request: &DataRequest,
     ) -> Result<Value, JournalError> {
         self.store
-            .data(execution_id, &self.owner, step_path, request, (self.now)())
+            .data(
+                execution_id,
+                &self.owner,
+                step_path,
+                request,
+                self.now.now(),
+            )
             .await
             .map_err(|e| JournalError(e.to_string()))
     }
 
     async fn emit(&self, event: &NewEvent) -> Result<Emitted, JournalError> {
-        self.store.emit(event, (self.now)()).await.map_err(kept)
+        self.store.emit(event, self.now.now()).await.map_err(kept)
     }
 
     async fn await_event(

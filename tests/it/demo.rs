@@ -25,7 +25,7 @@ async fn the_demo_issues_each_reward_once_and_the_report_counts_exactly() {
         "⏸ sid@hooli.example        deal.closed_won until",
         "Reward of 1500 EUR to ben@contoso.example for rosa@umbrella.example (deal D-R1, 15000 EUR)",
         "chat: Referral of sid@hooli.example did not qualify",
-        "✓ referral-journey     succeeded ×2",
+        "✓ referral-journey     succeeded  ×2",
         "stopped by filter `converted`",
         "scenarist approvals --store",
     ] {

@@ -16,6 +16,7 @@ mod review;
 mod robustness;
 mod run_flow;
 mod run_http;
+mod scenario_tests;
 mod standins;
 mod store_suite;
 mod util;

@@ -149,6 +149,14 @@ async fn the_committed_schema_is_current() {
         committed == out.stdout,
         "schemas/scenario.schema.json is stale: run `cargo run -- schema > schemas/scenario.schema.json`"
     );
+    let out = Scenarist::new().args(["schema", "--tests"]).run().await;
+    assert_eq!(out.code, 0);
+    let committed = std::fs::read_to_string(root().join("schemas/scenario-test.schema.json"))
+        .unwrap_or_default();
+    assert!(
+        committed == out.stdout,
+        "schemas/scenario-test.schema.json is stale: run `cargo run -- schema --tests > schemas/scenario-test.schema.json`"
+    );
 }
 
 #[tokio::test]
@@ -156,8 +164,14 @@ async fn every_example_starts_with_the_schema_comment() {
     for entry in std::fs::read_dir(root().join("scenarios")).unwrap() {
         let path = entry.unwrap().path();
         let text = std::fs::read_to_string(&path).unwrap();
+        let schema = match scenarist::catalog::is_test_file(&path) {
+            true => "scenario-test.schema.json",
+            false => "scenario.schema.json",
+        };
         assert!(
-            text.starts_with("# yaml-language-server: $schema=../schemas/scenario.schema.json"),
+            text.starts_with(&format!(
+                "# yaml-language-server: $schema=../schemas/{schema}"
+            )),
             "{}",
             path.display()
         );
