@@ -131,6 +131,26 @@ where
     let _ = client.close().await;
 }
 
+async fn click(client: &Client, css: &str) {
+    client
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("no `{css}` to click: {e}"))
+        .click()
+        .await
+        .unwrap();
+}
+
+async fn type_into(client: &Client, css: &str, text: &str) {
+    client
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("no `{css}` to type into: {e}"))
+        .send_keys(text)
+        .await
+        .unwrap();
+}
+
 /// The text of the first `css` element, waiting for it to appear. A live
 /// update may replace the element between finding and reading it: then it
 /// is found again.
@@ -160,15 +180,8 @@ async fn search_by_a_leads_email_open_the_execution_and_see_its_steps() {
             ui.until_status(&id, "succeeded").await;
         }
         client.goto(&ui.url("/ui/executions")).await.unwrap();
-        let search = client.find(Locator::Css("input[name=key]")).await.unwrap();
-        search.send_keys("lee@bigco.example").await.unwrap();
-        client
-            .find(Locator::Css("form.filters button"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        type_into(&client, "input[name=key]", "lee@bigco.example").await;
+        click(&client, "form.filters button").await;
         let searched = eventually(10, || async {
             client
                 .current_url()
@@ -239,20 +252,13 @@ async fn approve_a_waiting_review_by_clicking_and_the_page_turns_succeeded_by_it
             .await
             .unwrap();
         assert_eq!(text(&client, "#status").await, "waiting");
-        client
-            .find(Locator::Css("section.review input[name=by]"))
-            .await
-            .unwrap()
-            .send_keys("olivia")
-            .await
-            .unwrap();
-        client
-            .find(Locator::Css("section.review input[name=comment]"))
-            .await
-            .unwrap()
-            .send_keys("checked the deal")
-            .await
-            .unwrap();
+        type_into(&client, "section.review input[name=by]", "olivia").await;
+        type_into(
+            &client,
+            "section.review input[name=comment]",
+            "checked the deal",
+        )
+        .await;
         // The page keeps polling while it waits; what was typed stays.
         tokio::time::sleep(Duration::from_millis(3500)).await;
         let typed = client
@@ -267,13 +273,7 @@ async fn approve_a_waiting_review_by_clicking_and_the_page_turns_succeeded_by_it
             Some("olivia"),
             "typing survives the live updates"
         );
-        client
-            .find(Locator::Css("section.review button.approve"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        click(&client, "section.review button.approve").await;
         // The decision lands back on the execution's page, which then
         // follows the execution without being reloaded.
         let flash = text(&client, ".flash.ok").await;
@@ -329,13 +329,7 @@ async fn bulk_retry_two_incomplete_executions_from_the_list() {
             .await
             .unwrap();
         assert_eq!(rows.len(), 2);
-        client
-            .find(Locator::Css("form[action='/ui/executions/retry'] button"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        click(&client, "form[action='/ui/executions/retry'] button").await;
         let heading = text(&client, "main p").await;
         assert!(
             heading.contains("2 of 2 incomplete executions"),

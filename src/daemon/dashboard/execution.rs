@@ -240,19 +240,33 @@ pub(super) struct ActionForm {
     csrf: String,
 }
 
+/// The execution a form acts on, once its CSRF token is checked; or the
+/// page that says why not.
+async fn acted_on(
+    shared: &Shared,
+    visitor: &Visitor,
+    id: &str,
+    form: &ActionForm,
+) -> Result<StoredExecution, Response> {
+    if !visitor.sent(&form.csrf) {
+        return Err(refused_csrf());
+    }
+    match find(shared, id).await {
+        Ok(Some(stored)) => Ok(stored),
+        Ok(None) => Err(not_found(shared, visitor, id)),
+        Err(e) => Err(unavailable(shared, visitor, e)),
+    }
+}
+
 pub(super) async fn retry(
     State(shared): State<Arc<Shared>>,
     Extension(visitor): Extension<Visitor>,
     Path(id): Path<String>,
     Form(form): Form<ActionForm>,
 ) -> Response {
-    if !visitor.sent(&form.csrf) {
-        return refused_csrf();
-    }
-    let stored = match find(&shared, &id).await {
-        Ok(Some(stored)) => stored,
-        Ok(None) => return not_found(&shared, &visitor, &id),
-        Err(e) => return unavailable(&shared, &visitor, e),
+    let stored = match acted_on(&shared, &visitor, &id, &form).await {
+        Ok(stored) => stored,
+        Err(refused) => return refused,
     };
     let id = stored.summary.id;
     if stored.summary.status != ExecutionStatus::Incomplete {
@@ -276,13 +290,9 @@ pub(super) async fn replay(
     Path(id): Path<String>,
     Form(form): Form<ActionForm>,
 ) -> Response {
-    if !visitor.sent(&form.csrf) {
-        return refused_csrf();
-    }
-    let stored = match find(&shared, &id).await {
-        Ok(Some(stored)) => stored,
-        Ok(None) => return not_found(&shared, &visitor, &id),
-        Err(e) => return unavailable(&shared, &visitor, e),
+    let stored = match acted_on(&shared, &visitor, &id, &form).await {
+        Ok(stored) => stored,
+        Err(refused) => return refused,
     };
     let new_id = Uuid::now_v7();
     crate::daemon::workers::replay_in_background(&shared, stored.summary.id, new_id);
