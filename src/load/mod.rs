@@ -5,6 +5,7 @@
 //! that the [`SourceMap`] turns into a line and column. Each step is read on its
 //! own, so one bad step does not hide the problems of the next.
 
+mod nesting;
 mod source_map;
 
 use std::path::{Path, PathBuf};
@@ -86,6 +87,9 @@ pub fn load_str(file: &Path, source: String) -> Result<LoadedScenario, LoadFailu
             format!("the text is larger than {MAX_FILE_BYTES} bytes"),
         )]
         .into());
+    }
+    if let Some(d) = nesting_diagnostic(file, &source) {
+        return Err(vec![d].into());
     }
     let document: Yaml = match serde_yaml::from_str(&source) {
         Ok(doc) => doc,
@@ -187,6 +191,9 @@ pub fn parse_document(file: &Path, source: &str) -> Result<(Yaml, SourceMap), Di
             format!("the text is larger than {MAX_FILE_BYTES} bytes"),
         ));
     }
+    if let Some(d) = nesting_diagnostic(file, source) {
+        return Err(d);
+    }
     let document = serde_yaml::from_str(source).map_err(|e| syntax_diagnostic(file, &e))?;
     Ok((document, SourceMap::build(source)))
 }
@@ -241,6 +248,17 @@ fn placeholder_step(index: usize) -> Step {
         ..crate::model::RawStep::default()
     };
     Step::try_from(raw).expect("one kind")
+}
+
+/// Flow collections nested deeper than the parser should be asked to read.
+fn nesting_diagnostic(file: &Path, source: &str) -> Option<Diagnostic> {
+    nesting::too_deep(source).map(|at| {
+        let message = format!(
+            "the YAML nests too deeply (more than {} levels)",
+            nesting::MAX_DEPTH
+        );
+        Diagnostic::new(file, Some(at), "", message)
+    })
 }
 
 fn syntax_diagnostic(file: &Path, error: &serde_yaml::Error) -> Diagnostic {
