@@ -7,13 +7,19 @@ use crate::util::Scenarist;
 
 #[tokio::test]
 async fn the_demo_issues_each_reward_once_and_the_report_counts_exactly() {
+    // From a folder that is not the project's: the examples are built in.
     let dir = tempfile::tempdir().unwrap();
     let store = format!("sqlite://{}", dir.path().join("demo.db").display());
     let out = Scenarist::new()
+        .in_dir(dir.path())
         .args(["demo", "--store", &store])
         .run()
         .await;
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert!(dir
+        .path()
+        .join(".scenarist/demo-scenarios/qualify-closed-won.yaml")
+        .is_file());
     for line in [
         "Eve double-clicks -> 200 duplicate=true",
         "sends Pat's user.join webhook a second time",
@@ -199,4 +205,19 @@ async fn the_demo_gives_the_same_report_on_postgresql() {
         again.stderr
     );
     schema.drop().await;
+}
+
+#[tokio::test]
+async fn the_demo_plays_another_folder_only_if_it_is_one() {
+    let out = Scenarist::new()
+        .args(["demo", "--dir", "no-such-folder", "--store", "memory"])
+        .run()
+        .await;
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("no-such-folder is not a folder of scenarios"),
+        "{}",
+        out.stderr
+    );
 }

@@ -54,6 +54,12 @@ impl Scenarist {
         self
     }
 
+    /// Runs in `dir` instead of the project folder.
+    pub fn in_dir(mut self, dir: &Path) -> Self {
+        self.dir = dir.to_path_buf();
+        self
+    }
+
     pub fn arg_path(mut self, path: &Path) -> Self {
         self.args.push(path.display().to_string());
         self

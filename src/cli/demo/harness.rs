@@ -52,8 +52,10 @@ impl Harness {
             .context("cannot start the daemon")?;
         if !problems.is_empty() {
             bail!(
-                "{} example scenario(s) are invalid: run `scenarist validate scenarios`",
-                problems.len()
+                "{} scenario(s) of {} are invalid: run `scenarist validate {}`",
+                problems.len(),
+                dir.display(),
+                dir.display()
             );
         }
         for (event, hook) in [

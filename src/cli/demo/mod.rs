@@ -7,6 +7,7 @@
 //! with the report and the commands to look at what happened. Chapter 6
 //! (`journey.rs`) plays correlated waits, including a 90-day timeout.
 
+mod examples;
 mod harness;
 mod journey;
 
@@ -28,6 +29,8 @@ use harness::Harness;
 /// Where the demo keeps its history unless told otherwise: apart from the
 /// default store, and emptied at each run.
 const DEMO_STORE: &str = ".scenarist/demo.db";
+/// Where the built-in examples are written for the demo's daemon to serve.
+const DEMO_SCENARIOS: &str = ".scenarist/demo-scenarios";
 
 #[derive(Args)]
 pub struct DemoArgs {
@@ -35,6 +38,10 @@ pub struct DemoArgs {
     /// postgres://USER@HOST/DB?schema=NAME (a schema without executions).
     #[arg(long, value_name = "URL")]
     store: Option<String>,
+    /// Play the scenarios of this folder instead of the examples built into
+    /// the binary (which are written to .scenarist/demo-scenarios/).
+    #[arg(long, value_name = "DIR")]
+    dir: Option<std::path::PathBuf>,
 }
 
 fn chapter(text: &str) {
@@ -46,10 +53,18 @@ fn say(text: &str) {
 }
 
 pub fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
-    let dir = Path::new("scenarios");
-    if !dir.is_dir() {
-        bail!("run the demo from the project folder: it plays the example scenarios in scenarios/");
-    }
+    let dir = match &args.dir {
+        Some(dir) if !dir.is_dir() => bail!("{} is not a folder of scenarios", dir.display()),
+        Some(dir) => dir.clone(),
+        None => {
+            let dir = Path::new(DEMO_SCENARIOS).to_path_buf();
+            examples::write_examples(&dir).with_context(|| {
+                format!("cannot write the example scenarios to {}", dir.display())
+            })?;
+            dir
+        }
+    };
+    let dir = dir.as_path();
     let url = args
         .store
         .unwrap_or_else(|| format!("sqlite://{DEMO_STORE}"));
@@ -86,15 +101,18 @@ pub fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
             }
         }
         let mut harness = Harness::start(dir, store.clone()).await?;
-        let result = story(&harness, &url).await;
+        let result = story(&harness, &url, dir).await;
         harness.shutdown().await;
         result
     })
 }
 
-async fn story(h: &Harness, url: &str) -> anyhow::Result<ExitCode> {
+async fn story(h: &Harness, url: &str, dir: &Path) -> anyhow::Result<ExitCode> {
     let began = Utc::now();
-    println!("scenarist demo: a referral program run by the example scenarios in scenarios/.");
+    println!(
+        "scenarist demo: a referral program run by the example scenarios in {}/.",
+        dir.display()
+    );
     say(&format!(
         "Stand-ins of a referral engine, a CRM, a payments API and a chat tool listen on http://{}",
         h.standins.addr
@@ -333,7 +351,10 @@ async fn story(h: &Harness, url: &str) -> anyhow::Result<ExitCode> {
     say(&format!("scenarist waits {store_flag}"));
     say(&format!("scenarist events {store_flag}"));
     say(&format!("scenarist report --chart report.svg {store_flag}"));
-    say("scenarist graph scenarios/qualify-closed-won.yaml");
+    say(&format!(
+        "scenarist graph {}",
+        dir.join("qualify-closed-won.yaml").display()
+    ));
 
     if summary.rewards_issued_twice > 0 {
         bail!("a reward was issued twice: that is the mistake scenarist exists to prevent");
