@@ -51,19 +51,20 @@ pub(super) fn error(code: StatusCode, message: impl Into<String>) -> Response {
 
 async fn admin_token(State(shared): State<Arc<Shared>>, request: Request, next: Next) -> Response {
     if let Some(expected) = &shared.config.admin_token {
+        let ip = super::client_ip(request.extensions());
+        if let Some(wait) = ip.and_then(|ip| shared.throttle.wait(ip)) {
+            return super::throttled(wait);
+        }
         let given = request
             .headers()
             .get("authorization")
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "));
-        let ok = given.is_some_and(|g| {
-            g.len() == expected.len()
-                && g.bytes()
-                    .zip(expected.bytes())
-                    .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-                    == 0
-        });
+        let ok = given.is_some_and(|g| super::dashboard::same(g.as_bytes(), expected.as_bytes()));
         if !ok {
+            if let Some(ip) = ip {
+                shared.throttle.failed(ip);
+            }
             return error(
                 StatusCode::UNAUTHORIZED,
                 "the admin API needs `Authorization: Bearer $SCENARIST_ADMIN_TOKEN`",

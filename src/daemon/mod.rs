@@ -14,6 +14,7 @@ pub mod metrics;
 mod review;
 mod scenarios;
 mod schedule;
+mod throttle;
 mod webhook;
 mod workers;
 
@@ -116,6 +117,8 @@ pub(crate) struct Shared {
     pub in_flight: std::sync::Mutex<std::collections::HashSet<Uuid>>,
     /// The dashboard's templates and session key.
     pub ui: dashboard::Ui,
+    /// Wrong admin tokens per client address.
+    pub throttle: throttle::Throttle,
     /// When events were last pruned to `config.event_retention`.
     pub last_event_prune: std::sync::Mutex<Option<chrono::DateTime<chrono::Utc>>>,
 }
@@ -210,6 +213,7 @@ impl Daemon {
             last_event_prune: Default::default(),
             in_flight: Default::default(),
             ui: dashboard::Ui::new(config.admin_token.as_deref()),
+            throttle: Default::default(),
             config,
         });
         // Events accepted before a restart are still queued.
@@ -237,6 +241,7 @@ async fn run(
     let app = api::router(shared.clone());
     let mut server_stop = stopped.clone();
     let server = tokio::spawn(async move {
+        let app = app.into_make_service_with_connect_info::<SocketAddr>();
         let _ = axum::serve(listener, app)
             .with_graceful_shutdown(async move {
                 let _ = server_stop.wait_for(|s| *s).await;
@@ -289,6 +294,25 @@ async fn reload(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>) {
         *shared.scenarios.write().expect("scenarios lock") = Arc::new(next);
         shared.wake.notify_waiters();
     }
+}
+
+/// The address a request came from (none when served without one: tests
+/// that call the router directly).
+pub(crate) fn client_ip(extensions: &axum::http::Extensions) -> Option<std::net::IpAddr> {
+    extensions
+        .get::<axum::extract::ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip())
+}
+
+/// 429 for an address that guessed the admin token too often.
+pub(crate) fn throttled(wait: Duration) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    (
+        axum::http::StatusCode::TOO_MANY_REQUESTS,
+        [("retry-after", wait.as_secs().max(1).to_string())],
+        "too many wrong tokens from this address: wait a minute",
+    )
+        .into_response()
 }
 
 /// The context templates of a trigger see before any step ran: the request,

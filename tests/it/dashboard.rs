@@ -544,3 +544,39 @@ async fn a_scenario_page_shows_its_versions_and_what_changed() {
         "replay of links back"
     );
 }
+
+/// Guessing the admin token is slowed down: after 10 wrong tokens in a
+/// minute from one address, that address gets 429, even with the right one.
+#[tokio::test]
+async fn repeated_wrong_tokens_from_one_address_get_429() {
+    let token = "adm1n-t0ken-for-tests";
+    let ui = start(vec![("SCENARIST_ADMIN_TOKEN".to_owned(), token.to_owned())]).await;
+    let api = |bearer: &str| {
+        ui.http
+            .get(ui.url("/api/executions"))
+            .header("authorization", format!("Bearer {bearer}"))
+            .send()
+    };
+    assert_eq!(api(token).await.unwrap().status().as_u16(), 200);
+    for n in 0..10 {
+        let status = api(&format!("guess-{n}")).await.unwrap().status().as_u16();
+        assert_eq!(status, 401, "guess {n}");
+    }
+    let blocked = api("guess-11").await.unwrap();
+    assert_eq!(blocked.status().as_u16(), 429);
+    let wait: u64 = blocked.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&wait), "{wait}");
+    assert_eq!(
+        api(token).await.unwrap().status().as_u16(),
+        429,
+        "the right token waits too"
+    );
+    let login = ui
+        .post("/ui/login", &[("token", token), ("next", "/ui")])
+        .await;
+    assert_eq!(login.status, 429, "the dashboard's login shares the count");
+}

@@ -256,12 +256,17 @@ pub(super) struct LoginForm {
 /// A wrong token is refused with 401 and the same words whatever was wrong.
 pub(super) async fn login(
     State(shared): State<Arc<Shared>>,
+    connected: Option<Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>,
     headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Response {
     let keys = &shared.ui.keys;
     if !keys.login {
         return Redirect::to("/ui").into_response();
+    }
+    let ip = connected.map(|c| c.0 .0.ip());
+    if let Some(wait) = ip.and_then(|ip| shared.throttle.wait(ip)) {
+        return crate::daemon::throttled(wait);
     }
     if foreign_origin(&headers) {
         return (
@@ -272,6 +277,9 @@ pub(super) async fn login(
     }
     let next = safe_next(form.next.as_deref());
     if !keys.token_matches(&form.token) {
+        if let Some(ip) = ip {
+            shared.throttle.failed(ip);
+        }
         tracing::warn!("dashboard sign-in refused: wrong token");
         let mut data = json!({ "next": next, "refused": true });
         return shared.ui.page_with(

@@ -26,6 +26,7 @@ use axum::Router;
 use handlebars::Handlebars;
 use serde_json::{json, Value};
 
+pub(crate) use access::same;
 pub(super) use access::Visitor;
 
 use super::Shared;
