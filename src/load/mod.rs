@@ -6,6 +6,7 @@
 //! own, so one bad step does not hide the problems of the next.
 
 mod nesting;
+mod sections;
 mod source_map;
 
 use std::path::{Path, PathBuf};
@@ -140,9 +141,22 @@ pub fn load_str(file: &Path, source: String) -> Result<LoadedScenario, LoadFailu
         Ok(h) => Some(h),
         Err(d) => {
             // Step errors are reported one by one above; do not repeat the first of them.
+            let mut found = Vec::new();
             if !(d.path.starts_with("steps[") || d.path.starts_with("on_failure[")) {
-                diagnostics.insert(0, d);
+                found.push(d);
             }
+            // Every other section on its own, so that no problem hides another.
+            for more in sections::problems(&errors, mapping) {
+                if !found
+                    .iter()
+                    .any(|f| f.path == more.path && f.message == more.message)
+                {
+                    found.push(more);
+                }
+            }
+            found.append(&mut diagnostics);
+            found.sort_by_key(|d| d.position);
+            diagnostics = found;
             None
         }
     };
