@@ -52,6 +52,13 @@ async fn a_killed_daemon_is_taken_over_and_every_accepted_event_runs_once() {
             accepted.insert(id);
         }
         if batch == 10 {
+            // Kill it while it holds executions at the slow downstream: 15 of
+            // this batch's 20 in flight means at least one is daemon 1's
+            // (daemons 0 and 2 got 14 of them at most).
+            let deadline = Instant::now() + Duration::from_secs(3);
+            while down.in_flight.load(Ordering::SeqCst) < 15 && Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
             daemons[1].take().unwrap().kill().await;
             killed_at = Some(Instant::now());
         }
