@@ -213,6 +213,12 @@ impl Dashboard {
         answer["execution_id"].as_str().unwrap().to_owned()
     }
 
+    /// A won deal of `amount` for the lead `email` (reviewed above 1000).
+    pub async fn reward(&self, email: &str, amount: u32) -> String {
+        self.send("deals/won", json!({ "email": email, "amount": amount }))
+            .await
+    }
+
     pub async fn status(&self, id: &str) -> String {
         let shown: Value = self
             .http

@@ -5,6 +5,7 @@ mod cluster;
 mod daemon;
 mod daemon_util;
 mod dashboard;
+mod dashboard_access;
 mod dashboard_util;
 mod demo;
 mod durable;
