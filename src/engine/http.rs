@@ -99,14 +99,10 @@ impl Request {
         redactor.string(format!("{} {}", self.method.as_str(), self.url))
     }
 
-    /// What a dry run shows instead of sending: the exact request, masked.
-    pub fn describe(&self, redactor: &Redactor) -> Value {
-        let headers: Map<String, Value> = self
-            .headers
-            .iter()
-            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-            .collect();
-        let body = match &self.body {
+    /// The body as JSON: a JSON body itself, text as a string, a form as an
+    /// object of strings.
+    pub fn body_value(&self) -> Value {
+        match &self.body {
             Body::None => Value::Null,
             Body::Json(v) => v.clone(),
             Body::Text(t) => Value::String(t.clone()),
@@ -116,7 +112,17 @@ impl Request {
                     .map(|(k, v)| (k.clone(), Value::String(v.clone())))
                     .collect(),
             ),
-        };
+        }
+    }
+
+    /// What a dry run shows instead of sending: the exact request, masked.
+    pub fn describe(&self, redactor: &Redactor) -> Value {
+        let headers: Map<String, Value> = self
+            .headers
+            .iter()
+            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+            .collect();
+        let body = self.body_value();
         let mut described = json!({
             "method": self.method.as_str(),
             "url": self.url.as_str(),

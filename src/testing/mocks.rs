@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
 use super::model::{Mock, MockError, Mocks};
-use crate::engine::{parse_retry_after, Body, Request, Response, Sender, StepError, Transport};
+use crate::engine::{parse_retry_after, Request, Response, Sender, StepError, Transport};
 
 /// The virtual clock of one case, in microseconds; moved only by the case
 /// runner and by retry back-off.
@@ -91,20 +91,6 @@ impl MockTransport {
     }
 }
 
-fn body_of(request: &Request) -> Value {
-    match &request.body {
-        Body::None => Value::Null,
-        Body::Json(v) => v.clone(),
-        Body::Text(t) => Value::String(t.clone()),
-        Body::Form(pairs) => Value::Object(
-            pairs
-                .iter()
-                .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-                .collect(),
-        ),
-    }
-}
-
 #[async_trait]
 impl Transport for MockTransport {
     async fn send(
@@ -120,7 +106,7 @@ impl Transport for MockTransport {
             method: request.method.as_str().to_owned(),
             url: request.url.to_string(),
             headers: request.headers.clone(),
-            body: body_of(request),
+            body: request.body_value(),
         });
         let Some(mock) = self.next_answer(sender.step, sender.path) else {
             return Err(StepError::fatal(format!(

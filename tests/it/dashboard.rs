@@ -271,15 +271,7 @@ async fn bulk_retry_takes_the_incomplete_executions_that_match_and_says_what_bec
         .await;
     assert_eq!(alone.status, 303);
     let tried_again = crate::daemon_util::eventually(20, || async {
-        let shown: Value = ui
-            .http
-            .get(ui.url(&format!("/api/executions/{other}")))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let shown = ui.execution(&other).await;
         shown["attempt"] == 2 && shown["status"] == "incomplete"
     })
     .await;

@@ -219,16 +219,20 @@ impl Dashboard {
             .await
     }
 
-    pub async fn status(&self, id: &str) -> String {
-        let shown: Value = self
-            .http
+    /// The execution as `GET /api/executions/ID` shows it.
+    pub async fn execution(&self, id: &str) -> Value {
+        self.http
             .get(self.url(&format!("/api/executions/{id}")))
             .send()
             .await
             .unwrap()
             .json()
             .await
-            .unwrap();
+            .unwrap()
+    }
+
+    pub async fn status(&self, id: &str) -> String {
+        let shown = self.execution(id).await;
         shown["status"].as_str().unwrap_or_default().to_owned()
     }
 
