@@ -131,6 +131,15 @@ where
     let _ = client.close().await;
 }
 
+/// The rows of the executions table at `url`.
+async fn execution_rows(client: &Client, url: &str) -> Vec<fantoccini::elements::Element> {
+    client.goto(url).await.unwrap();
+    client
+        .find_all(Locator::Css("table.executions tbody tr[data-id]"))
+        .await
+        .unwrap()
+}
+
 async fn click(client: &Client, css: &str) {
     client
         .find(Locator::Css(css))
@@ -320,14 +329,7 @@ async fn bulk_retry_two_incomplete_executions_from_the_list() {
             ui.until_status(id, "incomplete").await;
         }
         ui.heal().await;
-        client
-            .goto(&ui.url("/ui/executions?status=incomplete"))
-            .await
-            .unwrap();
-        let rows = client
-            .find_all(Locator::Css("table.executions tbody tr[data-id]"))
-            .await
-            .unwrap();
+        let rows = execution_rows(&client, &ui.url("/ui/executions?status=incomplete")).await;
         assert_eq!(rows.len(), 2);
         click(&client, "form[action='/ui/executions/retry'] button").await;
         let heading = text(&client, "main p").await;
@@ -346,14 +348,11 @@ async fn bulk_retry_two_incomplete_executions_from_the_list() {
         for id in &ids {
             ui.until_status(id, "succeeded").await;
         }
-        client
-            .goto(&ui.url("/ui/executions?scenario=flaky&status=succeeded"))
-            .await
-            .unwrap();
-        let rows = client
-            .find_all(Locator::Css("table.executions tbody tr[data-id]"))
-            .await
-            .unwrap();
+        let rows = execution_rows(
+            &client,
+            &ui.url("/ui/executions?scenario=flaky&status=succeeded"),
+        )
+        .await;
         assert_eq!(rows.len(), 2, "both succeeded");
     })
     .await;
