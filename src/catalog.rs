@@ -78,7 +78,10 @@ impl Catalog {
                         diagnostics.sort_by_key(|d| d.position);
                     }
                 }
-                let source = std::fs::read_to_string(file).ok();
+                // For the excerpts under each message; never more than the loader reads.
+                let source = crate::load::read_capped(file, "scenario")
+                    .ok()
+                    .and_then(|bytes| String::from_utf8(bytes).ok());
                 self.problems.push(FileProblems {
                     file: file.to_path_buf(),
                     source,

@@ -37,6 +37,10 @@ pub struct ServeArgs {
     event_retention: Duration,
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
+    /// Addresses or CIDR ranges http steps may reach although they are
+    /// private (refused when listening beyond loopback), comma-separated.
+    #[arg(long, value_delimiter = ',', value_parser = parse_network)]
+    allow_network: Vec<ipnet::IpNet>,
     #[command(flatten)]
     store: StoreArg,
 }
@@ -45,6 +49,10 @@ pub struct ServeArgs {
 pub enum LogFormat {
     Text,
     Json,
+}
+
+fn parse_network(text: &str) -> Result<ipnet::IpNet, String> {
+    scenarist::plan::parse_network(text)
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -59,6 +67,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     config.grace = args.grace.as_std();
     config.max_queue = args.max_queue;
     config.event_retention = args.event_retention.as_std();
+    config.allow_network = args.allow_network;
     if args.lease.as_std() < std::time::Duration::from_secs(1) {
         eprintln!("error: --lease must be at least 1s");
         return Ok(ExitCode::from(EXIT_INVALID));

@@ -14,6 +14,7 @@ pub mod metrics;
 mod review;
 mod scenarios;
 mod schedule;
+pub mod signature;
 mod throttle;
 mod webhook;
 mod workers;
@@ -64,9 +65,23 @@ pub struct Config {
     /// How long another daemon may stay silent before its running
     /// executions are taken over (stores that keep heartbeats).
     pub lease: Duration,
+    /// Ranges http steps may reach even when private ones are refused
+    /// (`--allow-network`).
+    pub allow_network: Vec<ipnet::IpNet>,
 }
 
 impl Config {
+    /// The outbound guard's rules: listening beyond loopback means the
+    /// daemon serves others, so their scenarios must not reach into the
+    /// machine's own network unless allowed.
+    pub fn network_policy(&self, addr: SocketAddr) -> crate::engine::NetworkPolicy {
+        crate::engine::NetworkPolicy {
+            refuse_private: !addr.ip().is_loopback(),
+            allowed: self.allow_network.clone(),
+            reason: format!("the daemon listens on {addr}, beyond loopback"),
+        }
+    }
+
     pub fn new(dir: PathBuf, listen: SocketAddr) -> Config {
         Config {
             dir,
@@ -82,6 +97,7 @@ impl Config {
             event_retention: Duration::from_secs(30 * 24 * 3600),
             clock: chrono::Utc::now,
             lease: crate::runner::DEFAULT_LEASE,
+            allow_network: Vec::new(),
         }
     }
 }
@@ -200,10 +216,14 @@ impl Daemon {
             message: e.to_string(),
         })?;
         let shared = Arc::new(Shared {
-            runner: Runner::new(Engine::new(), store.clone(), env)
-                .with_clock(config.clock)
-                .with_lease(config.lease)
-                .without_run_heartbeats(),
+            runner: Runner::new(
+                Engine::new().with_network(config.network_policy(addr)),
+                store.clone(),
+                env,
+            )
+            .with_clock(config.clock)
+            .with_lease(config.lease)
+            .without_run_heartbeats(),
             store,
             scenarios: RwLock::new(Arc::new(scenarios)),
             metrics: metrics::Metrics::new(),

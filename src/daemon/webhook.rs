@@ -1,8 +1,10 @@
 //! `/hooks/<path>`: every check before anything is stored, then one commit,
 //! then the answer. Once 202 is sent, the event survives any crash.
 //!
-//! Order of checks: size (413), authentication (401), JSON (400), input schema
-//! (422), queue depth (503), dedupe (200 duplicate), commit (202).
+//! Order of checks: size (413), authentication (401: `signature.rs`, over the
+//! raw body, with the sender's replay window), JSON (400), input schema (422),
+//! queue depth (503), dedupe (200 duplicate; by default the signed sender's
+//! delivery id), commit (202).
 
 use std::sync::Arc;
 
@@ -12,11 +14,10 @@ use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{SecondsFormat, Utc};
-use hmac::{Hmac, Mac};
 use serde_json::{json, Map, Value};
-use sha2::Sha256;
 use uuid::Uuid;
 
+use super::signature::{self, Check};
 use super::{trigger_context, Served, Shared};
 use crate::model::{HttpMethod, WebhookRespond};
 use crate::plan::WebhookAuthPlan;
@@ -124,7 +125,18 @@ async fn answer(
     });
     let ctx = trigger_context(&served, env, trigger.clone());
     let dedupe = match &webhook.dedupe {
-        None => None,
+        // A signed sender's own delivery id, when the scenario names no key.
+        None => match &webhook.auth {
+            Some(WebhookAuthPlan::Signed { scheme, .. }) => {
+                signature::delivery_id(*scheme, &headers, &trigger["body"]).map(|key| DedupeKey {
+                    key,
+                    expires_at: received_at
+                        + chrono::Duration::from_std(shared.config.dedupe_window)
+                            .unwrap_or_default(),
+                })
+            }
+            _ => None,
+        },
         Some(expr) => match expr.eval_ref(&ctx) {
             Ok(key) => Some(DedupeKey {
                 key: match key.as_ref() {
@@ -300,8 +312,7 @@ fn http_method(method: &Method) -> Option<HttpMethod> {
     })
 }
 
-type HmacSha256 = Hmac<Sha256>;
-
+/// Renders the auth's secrets (templates over `env`) and checks the request.
 fn authenticate(
     auth: &WebhookAuthPlan,
     served: &Served,
@@ -310,81 +321,62 @@ fn authenticate(
     body: &[u8],
 ) -> Result<(), String> {
     let ctx = trigger_context(served, env, Value::Null);
-    let secret_of = |expr: &crate::plan::Expr| -> Result<String, String> {
-        match expr.eval_ref(&ctx) {
-            Ok(v) => Ok(match v.as_ref() {
-                Value::String(s) => s.clone(),
-                other => other.to_string(),
-            }),
-            Err(e) => Err(format!("the webhook secret is not available: {e}")),
-        }
+    let render = |exprs: &[&crate::plan::Expr]| -> Result<Vec<String>, String> {
+        exprs
+            .iter()
+            .map(|expr| match expr.eval_ref(&ctx) {
+                Ok(v) => Ok(match v.as_ref() {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                }),
+                Err(e) => Err(format!("the webhook secret is not available: {e}")),
+            })
+            .collect()
     };
-    match auth {
+    let (check, secrets) = match auth {
         WebhookAuthPlan::HmacSha256 {
             header,
-            secret,
+            secrets,
             prefix,
-        } => {
-            let given = headers
-                .get(header.as_str())
-                .and_then(|v| v.to_str().ok())
-                .ok_or_else(|| format!("missing `{header}` header"))?;
-            let hex = given
-                .strip_prefix(prefix.as_str())
-                .ok_or_else(|| format!("`{header}` does not start with `{prefix}`"))?;
-            let signature =
-                decode_hex(hex.trim()).ok_or_else(|| format!("`{header}` is not hex"))?;
-            let mut mac = HmacSha256::new_from_slice(secret_of(secret)?.as_bytes())
-                .map_err(|_| "bad HMAC key".to_owned())?;
-            mac.update(body);
-            // `verify_slice` compares in constant time.
-            mac.verify_slice(&signature)
-                .map_err(|_| "the signature does not match the body".to_owned())
-        }
-        WebhookAuthPlan::Token { header, secret } => {
-            let given = headers
-                .get(header.as_str())
-                .and_then(|v| v.to_str().ok())
-                .ok_or_else(|| format!("missing `{header}` header"))?;
-            let expected = secret_of(secret)?;
-            let given = given.strip_prefix("Bearer ").unwrap_or(given);
-            if constant_time_eq(given.as_bytes(), expected.as_bytes()) {
-                Ok(())
-            } else {
-                Err(format!("wrong `{header}`"))
-            }
-        }
-    }
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-fn decode_hex(text: &str) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 {
-        return None;
-    }
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
-        .collect()
+        } => (
+            Check::Hmac { header, prefix },
+            render(&secrets.iter().collect::<Vec<_>>())?,
+        ),
+        WebhookAuthPlan::Token { header, secret } => (Check::Token { header }, render(&[secret])?),
+        WebhookAuthPlan::Signed {
+            scheme,
+            secrets,
+            tolerance,
+        } => (
+            Check::Signed {
+                scheme: *scheme,
+                tolerance: tolerance.as_secs(),
+            },
+            render(&secrets.iter().collect::<Vec<_>>())?,
+        ),
+    };
+    signature::verify(check, &secrets, headers, body, Utc::now().timestamp())
+        .map_err(|e| e.to_string())
 }
 
 /// The request headers a scenario may read, without the credentials.
 fn kept_headers(headers: &HeaderMap, auth: Option<&WebhookAuthPlan>) -> Value {
-    let secret_header = auth.map(|a| match a {
-        WebhookAuthPlan::HmacSha256 { header, .. } | WebhookAuthPlan::Token { header, .. } => {
-            header.to_ascii_lowercase()
+    let credentials: Vec<String> = match auth {
+        None => Vec::new(),
+        Some(
+            WebhookAuthPlan::HmacSha256 { header, .. } | WebhookAuthPlan::Token { header, .. },
+        ) => {
+            vec![header.to_ascii_lowercase()]
         }
-    });
+        Some(WebhookAuthPlan::Signed { scheme, .. }) => signature::signature_headers(*scheme)
+            .iter()
+            .map(|h| (*h).to_owned())
+            .collect(),
+    };
     let mut out = Map::new();
     for (name, value) in headers {
         let name = name.as_str();
-        if name == "authorization" || name == "cookie" || Some(name) == secret_header.as_deref() {
+        if name == "authorization" || name == "cookie" || credentials.iter().any(|c| c == name) {
             continue;
         }
         if let Ok(text) = value.to_str() {

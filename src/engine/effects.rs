@@ -60,9 +60,8 @@ impl Interpreter<'_> {
                 match self.engine.transport() {
                     Some(t) => t.send(sender, &request, http.request_timeout, expect).await,
                     None => {
-                        request
-                            .send(self.engine.client(), http.request_timeout, expect)
-                            .await
+                        let outbound = self.engine.outbound(&http.allowance);
+                        request.send(&outbound, http.request_timeout, expect).await
                     }
                 }
             };

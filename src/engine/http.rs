@@ -134,15 +134,26 @@ impl Request {
     }
 
     /// Sends once. Statuses outside `expect` are errors (retryable for 429 and 5xx).
-    pub async fn send(
+    /// The outbound guard checks the target first (refusals are never retried).
+    pub(crate) async fn send(
         &self,
-        client: &reqwest::Client,
+        outbound: &super::Outbound,
         timeout: Duration,
         expect: Option<&[u16]>,
     ) -> Result<Response, StepError> {
+        outbound
+            .guard
+            .check_literal(&self.url)
+            .map_err(|r| StepError::fatal(r.to_string()))?;
+        if outbound.behind_proxy {
+            outbound.guard.check_target(&self.url).await?;
+        }
         let method =
             reqwest::Method::from_bytes(self.method.as_str().as_bytes()).expect("known method");
-        let mut builder = client.request(method, self.url.clone()).timeout(timeout);
+        let mut builder = outbound
+            .client
+            .request(method, self.url.clone())
+            .timeout(timeout);
         for (name, value) in &self.headers {
             builder = builder.header(name.as_str(), value.as_str());
         }
@@ -275,6 +286,9 @@ impl Response {
 }
 
 fn transport_error(error: &reqwest::Error, timeout: Duration) -> StepError {
+    if let Some(refusal) = super::guard::refusal_in(error) {
+        return StepError::fatal(refusal);
+    }
     if error.is_timeout() {
         return StepError::retryable(format!(
             "no answer within {}",

@@ -10,6 +10,7 @@ mod effects;
 mod events;
 mod execution;
 mod flow;
+pub mod guard;
 mod http;
 mod journal;
 mod redact;
@@ -28,6 +29,7 @@ pub use clock::Clock;
 pub use effects::idempotency_key;
 pub use events::{Emitted, EventWait, NewEvent, ReceivedEvent};
 pub use execution::{Execution, ExecutionError, ExecutionStatus, StepRecord, StepStatus};
+pub use guard::{NetworkPolicy, Refused};
 pub use http::{parse_retry_after, Body, Request, Response};
 pub use journal::{
     apply_in_memory, data_step_record, increment, record_output, DataOp, DataRequest,
@@ -40,14 +42,26 @@ pub use wait::{APPROVED, REJECTED};
 
 use crate::plan::Plan;
 
-/// Runs plans. Cheap to share: one HTTP connection pool for all executions,
-/// built on the first request (loading TLS roots costs milliseconds that a
-/// scenario without HTTP steps should not pay).
+/// Runs plans. Cheap to share: one HTTP connection pool for all executions
+/// (one per connection that widens the outbound guard), built on the first
+/// request (loading TLS roots costs milliseconds that a scenario without
+/// HTTP steps should not pay).
 #[derive(Clone, Default)]
 pub struct Engine {
-    client: std::sync::Arc<std::sync::OnceLock<reqwest::Client>>,
+    clients: std::sync::Arc<std::sync::Mutex<HashMap<guard::Allowance, Outbound>>>,
+    /// What http steps may reach (the outbound guard's rules).
+    network: std::sync::Arc<guard::NetworkPolicy>,
     /// Sends http steps' requests instead of the network (tests).
     transport: Option<std::sync::Arc<dyn Transport>>,
+}
+
+/// A client whose resolver and redirect policy enforce one guard.
+#[derive(Clone)]
+pub(crate) struct Outbound {
+    pub client: reqwest::Client,
+    pub guard: std::sync::Arc<guard::Guard>,
+    /// A proxy resolves the target itself, so the target is checked first.
+    pub behind_proxy: bool,
 }
 
 /// Everything one execution starts from.
@@ -189,15 +203,33 @@ impl Engine {
             .await
     }
 
-    pub(crate) fn client(&self) -> &reqwest::Client {
-        self.client.get_or_init(|| {
-            reqwest::Client::builder()
-                .user_agent(concat!("scenarist/", env!("CARGO_PKG_VERSION")))
-                .connect_timeout(Duration::from_secs(10))
-                .pool_idle_timeout(Duration::from_secs(60))
-                .build()
-                .expect("the HTTP client builds with static settings")
-        })
+    /// The same engine, with the outbound guard's rules of `policy`.
+    pub fn with_network(self, policy: guard::NetworkPolicy) -> Engine {
+        Engine {
+            network: std::sync::Arc::new(policy),
+            clients: Default::default(),
+            ..self
+        }
+    }
+
+    /// The client for a connection's allowance, built once.
+    pub(crate) fn outbound(&self, allowance: &guard::Allowance) -> Outbound {
+        let mut clients = self.clients.lock().expect("clients lock");
+        if let Some(outbound) = clients.get(allowance) {
+            return outbound.clone();
+        }
+        let guard = std::sync::Arc::new(guard::Guard::new(
+            (*self.network).clone(),
+            allowance.clone(),
+        ));
+        let proxies = guard::environment_proxies();
+        let outbound = Outbound {
+            client: guard::client(std::sync::Arc::clone(&guard), proxies.clone()),
+            guard,
+            behind_proxy: !proxies.is_empty(),
+        };
+        clients.insert(allowance.clone(), outbound.clone());
+        outbound
     }
 }
 

@@ -58,17 +58,31 @@ impl From<Vec<Diagnostic>> for LoadFailure {
     }
 }
 
+/// A file's bytes, or why not: at most one byte past [`MAX_FILE_BYTES`] is
+/// read, so a huge file (or `/dev/zero`) is refused without being held in
+/// memory. `kind` names the files in the message (`scenario`, `test`).
+pub fn read_capped(file: &Path, kind: &str) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::fs::File::open(file)
+        .and_then(|f| f.take(MAX_FILE_BYTES as u64 + 1).read_to_end(&mut bytes))
+        .map_err(|e| format!("cannot read the file: {e}"))?;
+    if bytes.len() > MAX_FILE_BYTES {
+        let size = match std::fs::metadata(file) {
+            Ok(m) if m.len() > MAX_FILE_BYTES as u64 => format!("{} bytes", m.len()),
+            _ => format!("more than {MAX_FILE_BYTES} bytes"),
+        };
+        return Err(format!(
+            "the file is {size}; {kind} files are limited to {MAX_FILE_BYTES} bytes"
+        ));
+    }
+    Ok(bytes)
+}
+
 /// Reads and parses one file. Every problem found is returned.
 pub fn load_file(file: &Path) -> Result<LoadedScenario, LoadFailure> {
     let whole = |message: String| LoadFailure::from(vec![Diagnostic::new(file, None, "", message)]);
-    let bytes = std::fs::read(file).map_err(|e| whole(format!("cannot read the file: {e}")))?;
-    if bytes.len() > MAX_FILE_BYTES {
-        return Err(whole(format!(
-            "the file is {} bytes; scenario files are limited to {} bytes",
-            bytes.len(),
-            MAX_FILE_BYTES
-        )));
-    }
+    let bytes = read_capped(file, "scenario").map_err(whole)?;
     let text = String::from_utf8(bytes).map_err(|e| {
         whole(format!(
             "the file is not UTF-8 text (invalid byte at offset {})",

@@ -22,7 +22,10 @@ pub use kinds::{
     WaitForStep, WaitTimeout,
 };
 pub use step::{Backoff, OnError, RawStep, RetrySpec, Step, StepKind};
-pub use trigger::{CatchUp, Manual, Schedule, Trigger, Webhook, WebhookAuth, WebhookRespond};
+pub use trigger::{
+    CatchUp, Manual, Schedule, SignatureScheme, Trigger, Webhook, WebhookAuth, WebhookRespond,
+    DEFAULT_SIGNATURE_TOLERANCE,
+};
 pub use values::{Duration, ScenarioName, StepId};
 
 /// One scenario file. `S` is the step type: [`Step`] once loaded; the loader
@@ -103,6 +106,14 @@ pub struct Connection {
     /// The header that carries each request's idempotency key (default
     /// `Idempotency-Key`), or `false` to send none.
     pub idempotency: Option<Idempotency>,
+    /// Reach loopback and private addresses even when the daemon listens
+    /// beyond loopback (an internal CRM, say).
+    #[serde(default)]
+    pub allow_private: bool,
+    /// Addresses or CIDR ranges this connection may reach whatever the
+    /// outbound guard's rules, cloud metadata included.
+    #[serde(default)]
+    pub allow_network: Vec<String>,
 }
 
 /// `idempotency: false`, or `idempotency: { header: X-Request-Id }`.

@@ -60,15 +60,68 @@ pub enum WebhookAuth {
     /// An HMAC-SHA256 signature of the raw body, compared in constant time.
     HmacSha256 {
         header: String,
-        /// Usually `{{ env.SOME_SECRET }}`.
-        secret: String,
+        /// Usually `{{ env.SOME_SECRET }}`; several during a rotation (any one may match).
+        secrets: Vec<String>,
         /// Text before the hex digest in the header, e.g. `sha256=`.
         #[serde(default)]
         prefix: String,
     },
     /// A shared token in a header.
     Token { header: String, secret: String },
+    /// A sender's own signature scheme: the headers, the signed text and the
+    /// replay window are the sender's, only the secrets are ours.
+    Signed {
+        scheme: SignatureScheme,
+        /// Any one may match (rotation).
+        secrets: Vec<String>,
+        /// How far the signed timestamp may be from now; `None` for schemes
+        /// that sign no timestamp (`github`).
+        tolerance: Option<Duration>,
+    },
 }
+
+/// Webhook signature schemes of well-known senders.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SignatureScheme {
+    /// `Stripe-Signature: t=..,v1=..` over `t.body`.
+    Stripe,
+    /// `webhook-id`, `webhook-timestamp`, `webhook-signature` (Standard Webhooks,
+    /// Svix) over `id.timestamp.body`, with a `whsec_` base64 secret.
+    StandardWebhooks,
+    /// `X-Hub-Signature-256: sha256=..` over the body; no timestamp.
+    Github,
+    /// `X-Slack-Signature: v0=..` over `v0:timestamp:body`.
+    Slack,
+}
+
+impl SignatureScheme {
+    pub const ALL: [SignatureScheme; 4] = [
+        SignatureScheme::Stripe,
+        SignatureScheme::StandardWebhooks,
+        SignatureScheme::Github,
+        SignatureScheme::Slack,
+    ];
+
+    /// The name written under `auth:`.
+    pub fn name(self) -> &'static str {
+        match self {
+            SignatureScheme::Stripe => "stripe",
+            SignatureScheme::StandardWebhooks => "standard_webhooks",
+            SignatureScheme::Github => "github",
+            SignatureScheme::Slack => "slack",
+        }
+    }
+
+    /// Whether the scheme signs a timestamp, so a replay window applies.
+    pub fn is_timestamped(self) -> bool {
+        !matches!(self, SignatureScheme::Github)
+    }
+}
+
+/// The replay window of timestamped signatures when `tolerance` is not given,
+/// as Stripe, Slack and Standard Webhooks recommend.
+pub const DEFAULT_SIGNATURE_TOLERANCE: std::time::Duration = std::time::Duration::from_secs(300);
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
@@ -143,13 +196,19 @@ impl TryFrom<RawTrigger> for Trigger {
 struct RawWebhookAuth {
     hmac_sha256: Option<HmacAuth>,
     token: Option<TokenAuth>,
+    stripe: Option<SignedAuth>,
+    standard_webhooks: Option<SignedAuth>,
+    github: Option<SignedAuth>,
+    slack: Option<SignedAuth>,
 }
 
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct HmacAuth {
     header: String,
-    secret: String,
+    secret: Option<String>,
+    /// Instead of `secret` during a rotation: any one may match.
+    secrets: Option<Vec<String>>,
     #[serde(default)]
     prefix: String,
 }
@@ -161,22 +220,80 @@ struct TokenAuth {
     secret: String,
 }
 
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct SignedAuth {
+    secret: Option<String>,
+    /// Instead of `secret` during a rotation: any one may match.
+    secrets: Option<Vec<String>>,
+    /// How far the signed timestamp may be from now (default 5m); older or
+    /// newer requests are refused as replays.
+    tolerance: Option<Duration>,
+}
+
+/// `secret: X` or `secrets: [X, Y]`, exactly one, never empty.
+fn one_or_more(
+    scheme: &str,
+    secret: Option<String>,
+    secrets: Option<Vec<String>>,
+) -> Result<Vec<String>, String> {
+    match (secret, secrets) {
+        (Some(one), None) => Ok(vec![one]),
+        (None, Some(many)) if many.is_empty() => {
+            Err(format!("`{scheme}.secrets` needs at least one secret"))
+        }
+        (None, Some(many)) => Ok(many),
+        (None, None) => Err(format!(
+            "`{scheme}` needs `secret` (or `secrets` during a rotation)"
+        )),
+        (Some(_), Some(_)) => Err(format!("`{scheme}` takes `secret` or `secrets`, not both")),
+    }
+}
+
 impl TryFrom<RawWebhookAuth> for WebhookAuth {
     type Error = String;
 
     fn try_from(raw: RawWebhookAuth) -> Result<Self, Self::Error> {
-        match (raw.hmac_sha256, raw.token) {
-            (Some(h), None) => Ok(WebhookAuth::HmacSha256 {
+        let mut found: Vec<WebhookAuth> = Vec::new();
+        if let Some(h) = raw.hmac_sha256 {
+            found.push(WebhookAuth::HmacSha256 {
                 header: h.header,
-                secret: h.secret,
+                secrets: one_or_more("hmac_sha256", h.secret, h.secrets)?,
                 prefix: h.prefix,
-            }),
-            (None, Some(t)) => Ok(WebhookAuth::Token {
+            });
+        }
+        if let Some(t) = raw.token {
+            found.push(WebhookAuth::Token {
                 header: t.header,
                 secret: t.secret,
-            }),
-            (None, None) => Err("`auth` needs `hmac_sha256` or `token`".to_owned()),
-            (Some(_), Some(_)) => Err("`auth` takes `hmac_sha256` or `token`, not both".to_owned()),
+            });
+        }
+        let signed = [
+            (SignatureScheme::Stripe, raw.stripe),
+            (SignatureScheme::StandardWebhooks, raw.standard_webhooks),
+            (SignatureScheme::Github, raw.github),
+            (SignatureScheme::Slack, raw.slack),
+        ];
+        for (scheme, auth) in signed {
+            let Some(auth) = auth else { continue };
+            if auth.tolerance.is_some() && !scheme.is_timestamped() {
+                return Err(format!(
+                    "`{}` signatures carry no timestamp, so `tolerance` does not apply (repeats are stopped by the delivery id)",
+                    scheme.name()
+                ));
+            }
+            found.push(WebhookAuth::Signed {
+                scheme,
+                secrets: one_or_more(scheme.name(), auth.secret, auth.secrets)?,
+                tolerance: auth.tolerance,
+            });
+        }
+        const KINDS: &str =
+            "`hmac_sha256`, `token`, `stripe`, `standard_webhooks`, `github` or `slack`";
+        match found.len() {
+            1 => Ok(found.pop().expect("one auth")),
+            0 => Err(format!("`auth` needs one of {KINDS}")),
+            _ => Err(format!("`auth` takes one of {KINDS}, not several")),
         }
     }
 }

@@ -3,6 +3,8 @@
 //!
 //! Nothing here executes anything; a scenario that passes gets a [`Plan`].
 
+mod auth;
+
 use std::collections::{HashMap, HashSet};
 
 use serde_json::Value;
@@ -12,14 +14,14 @@ use super::condition::Cond;
 use super::expr::{Expr, UNKNOWN_HELPER};
 use super::helpers::HELPER_NAMES;
 use super::{
-    ApprovalPlan, EmitPlan, EnvDecl, ForEachPlan, HttpBody, HttpPlan, Plan, PlanKind, PlanStep,
-    RecordPlan, RespondPlan, RetryPolicy, RoutePlan, RouterPlan, ScheduleTrigger, StoreOpPlan,
-    StorePlan, WaitForPlan, WebhookAuthPlan, WebhookPlan, DEFAULT_IDEMPOTENCY_HEADER,
-    DEFAULT_REQUEST_TIMEOUT,
+    parse_network, ApprovalPlan, EmitPlan, EnvDecl, ForEachPlan, HttpBody, HttpPlan,
+    NetworkAllowance, Plan, PlanKind, PlanStep, RecordPlan, RespondPlan, RetryPolicy, RoutePlan,
+    RouterPlan, ScheduleTrigger, StoreOpPlan, StorePlan, WaitForPlan, WebhookPlan,
+    DEFAULT_IDEMPOTENCY_HEADER, DEFAULT_REQUEST_TIMEOUT,
 };
 use crate::diagnostic::{did_you_mean, Diagnostic};
 use crate::load::{join_index, join_key, LoadedScenario};
-use crate::model::{Concurrency, Condition, Idempotency, Step, StepKind, Trigger, WebhookAuth};
+use crate::model::{Concurrency, Condition, Idempotency, Step, StepKind, Trigger};
 
 /// Names a template may start with, wherever it is.
 const ROOTS: &[&str] = &["trigger", "steps", "vars", "env", "execution"];
@@ -424,30 +426,10 @@ impl Compiler<'_> {
                     }
                     expr
                 });
-                let auth = match &hook.auth {
-                    Some(WebhookAuth::HmacSha256 {
-                        header,
-                        secret,
-                        prefix,
-                    }) => Some(WebhookAuthPlan::HmacSha256 {
-                        header: header.clone(),
-                        secret: self.expr_str(
-                            secret,
-                            "trigger.webhook.auth.hmac_sha256.secret",
-                            &trigger_scope,
-                        ),
-                        prefix: prefix.clone(),
-                    }),
-                    Some(WebhookAuth::Token { header, secret }) => Some(WebhookAuthPlan::Token {
-                        header: header.clone(),
-                        secret: self.expr_str(
-                            secret,
-                            "trigger.webhook.auth.token.secret",
-                            &trigger_scope,
-                        ),
-                    }),
-                    None => None,
-                };
+                let auth = hook
+                    .auth
+                    .as_ref()
+                    .map(|auth| self.webhook_auth(auth, &trigger_scope));
                 let webhook = WebhookPlan {
                     path: path.to_owned(),
                     method: hook.method,
@@ -1049,6 +1031,25 @@ impl Compiler<'_> {
                 .and_then(|c| c.timeout)
                 .map(|d| d.as_std())
                 .unwrap_or(DEFAULT_REQUEST_TIMEOUT),
+            allowance: match connection {
+                None => NetworkAllowance::default(),
+                Some(c) => NetworkAllowance {
+                    private: c.allow_private,
+                    networks: c
+                        .allow_network
+                        .iter()
+                        .enumerate()
+                        .filter_map(|(i, text)| match parse_network(text) {
+                            Ok(net) => Some(net),
+                            Err(e) => {
+                                let cp = conn_path.as_deref().unwrap_or_default();
+                                self.error(&format!("{cp}.allow_network[{i}]"), e);
+                                None
+                            }
+                        })
+                        .collect(),
+                },
+            },
         };
         (
             plan,

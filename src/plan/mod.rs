@@ -94,12 +94,20 @@ pub enum WebhookAuthPlan {
     /// An HMAC-SHA256 of the raw body, hex, after an optional prefix (`sha256=`).
     HmacSha256 {
         header: String,
-        secret: Expr,
+        /// Any one may match (rotation).
+        secrets: Vec<Expr>,
         prefix: String,
     },
     Token {
         header: String,
         secret: Expr,
+    },
+    /// A sender's scheme (`stripe`, `standard_webhooks`, `github`, `slack`).
+    Signed {
+        scheme: crate::model::SignatureScheme,
+        secrets: Vec<Expr>,
+        /// The replay window; zero for schemes without a timestamp.
+        tolerance: std::time::Duration,
     },
 }
 
@@ -183,6 +191,26 @@ pub struct HttpPlan {
     pub request_timeout: Duration,
     /// The header that carries the step's idempotency key; `None`: not sent.
     pub idempotency_header: Option<String>,
+    /// What the connection allows beyond the outbound guard's rules.
+    pub allowance: NetworkAllowance,
+}
+
+/// What one connection allows beyond the outbound guard's rules.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct NetworkAllowance {
+    /// `allow_private: true`: loopback and private ranges are fine.
+    pub private: bool,
+    /// `allow_network: [CIDR]`: these are fine, even metadata addresses.
+    pub networks: Vec<ipnet::IpNet>,
+}
+
+/// A CIDR (`10.0.0.0/8`, `fd00::/8`) or a single address (`10.1.2.3`).
+pub fn parse_network(text: &str) -> Result<ipnet::IpNet, String> {
+    let text = text.trim();
+    text.parse::<ipnet::IpNet>()
+        .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map(|net| net.trunc())
+        .map_err(|_| format!("`{text}` is not an address or a CIDR range (e.g. 10.0.0.0/8)"))
 }
 
 /// One `approval` step: what the reviewer is asked and how long they have.

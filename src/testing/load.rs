@@ -11,7 +11,7 @@ use serde_yaml::Value as Yaml;
 
 use super::model::{TestCase, TestFile};
 use crate::diagnostic::{did_you_mean, Diagnostic};
-use crate::load::{join_index, parse_document, read_part, SourceMap, MAX_FILE_BYTES};
+use crate::load::{join_index, parse_document, read_part, SourceMap};
 use crate::model::Step;
 use crate::plan::Plan;
 
@@ -53,13 +53,7 @@ impl LoadedTest {
 /// problems of the others, so that every problem is reported at once.
 pub fn load_test(file: &Path) -> Result<(LoadedTest, Vec<Diagnostic>), Vec<Diagnostic>> {
     let whole = |message: String| vec![Diagnostic::new(file, None, "", message)];
-    let bytes = std::fs::read(file).map_err(|e| whole(format!("cannot read the file: {e}")))?;
-    if bytes.len() > MAX_FILE_BYTES {
-        return Err(whole(format!(
-            "the file is {} bytes; test files are limited to {MAX_FILE_BYTES} bytes",
-            bytes.len()
-        )));
-    }
+    let bytes = crate::load::read_capped(file, "test").map_err(whole)?;
     let source =
         String::from_utf8(bytes).map_err(|_| whole("the file is not UTF-8 text".to_owned()))?;
     let (document, map) = parse_document(file, &source).map_err(|d| vec![d])?;

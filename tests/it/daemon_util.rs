@@ -22,6 +22,12 @@ pub struct ServeOptions<'a> {
 }
 
 pub async fn serve(options: &ServeOptions<'_>) -> Served {
+    serve_on(options, "127.0.0.1:0").await
+}
+
+/// Listens on `listen` (`0.0.0.0:0`: beyond loopback, so the outbound guard
+/// refuses private addresses); the tests still talk to it over loopback.
+pub async fn serve_on(options: &ServeOptions<'_>, listen: &str) -> Served {
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -29,7 +35,7 @@ pub async fn serve(options: &ServeOptions<'_>) -> Served {
         .expect("log file");
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_scenarist"));
     command
-        .args(["serve", "--listen", "127.0.0.1:0", "--dir"])
+        .args(["serve", "--listen", listen, "--dir"])
         .arg(options.dir)
         .args(["--store", options.store])
         .args(&options.args)
@@ -58,7 +64,7 @@ pub async fn serve(options: &ServeOptions<'_>) -> Served {
     let url = first
         .strip_prefix("listening on ")
         .unwrap_or_else(|| panic!("unexpected first line: {first}"))
-        .to_owned();
+        .replace("://0.0.0.0:", "://127.0.0.1:");
     // Keep draining stdout so the daemon never blocks on it.
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     Served {

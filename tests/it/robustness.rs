@@ -218,3 +218,23 @@ async fn a_password_in_the_store_url_appears_neither_in_help_nor_in_errors() {
         refused.stderr
     );
 }
+
+/// An endless file is refused after reading just past the limit, never held
+/// in memory (it was read whole, then killed by the OOM killer).
+#[tokio::test]
+async fn an_endless_file_is_refused_without_reading_it_all() {
+    let started = std::time::Instant::now();
+    let out = Scenarist::new().args(["validate", "/dev/zero"]).run().await;
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert_no_panic(&out);
+    assert!(
+        out.stderr.contains("/dev/zero: the file is more than 1048576 bytes; scenario files are limited to 1048576 bytes"),
+        "{}",
+        out.stderr
+    );
+}
