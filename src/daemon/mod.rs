@@ -217,7 +217,11 @@ impl Daemon {
         })?;
         let shared = Arc::new(Shared {
             runner: Runner::new(
-                Engine::new().with_network(config.network_policy(addr)),
+                Engine::new()
+                    .with_network(config.network_policy(addr))
+                    .with_pacer(Arc::new(crate::runner::pace::StorePacer::new(
+                        store.clone(),
+                    ))),
                 store.clone(),
                 env,
             )

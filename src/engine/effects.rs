@@ -7,6 +7,7 @@ use uuid::Uuid;
 use super::execution::StepStatus;
 use super::http::Request;
 use super::journal::{DataOp, DataRequest};
+use super::pace::{pace_key, wait_turn, Pacer};
 use super::run::{set_output, Interpreter, Outcome, StepRun};
 use super::StepError;
 use crate::plan::{HttpPlan, StoreOpPlan, StorePlan};
@@ -15,6 +16,20 @@ use crate::plan::{HttpPlan, StoreOpPlan, StorePlan};
 /// retry and every resume, different for every other step and loop iteration.
 pub fn idempotency_key(execution_id: Uuid, step_path: &str) -> String {
     Uuid::new_v5(&execution_id, step_path.as_bytes()).to_string()
+}
+
+/// ` (waited 1.2s for the rate limit 20/s)` when the step waited its turn.
+fn paced_note(
+    paced: std::time::Duration,
+    pace: &Option<(crate::model::RateLimit, String, std::sync::Arc<dyn Pacer>)>,
+) -> String {
+    match pace {
+        Some((limit, ..)) if !paced.is_zero() => format!(
+            " (waited {}ms for the rate limit {limit})",
+            paced.as_millis()
+        ),
+        _ => String::new(),
+    }
 }
 
 impl Interpreter<'_> {
@@ -49,8 +64,23 @@ impl Interpreter<'_> {
         }
         let policy = &run.step.retry;
         let mut attempt = 0;
+        // Rate limits pace the network only: a test transport answers at once.
+        let pace = match (http.rate_limit, self.engine.transport()) {
+            (Some(limit), None) => {
+                Some((limit, pace_key(&request.url, limit), self.engine.pacer()))
+            }
+            _ => None,
+        };
+        let mut paced = std::time::Duration::ZERO;
         let outcome = loop {
             attempt += 1;
+            if let Some((limit, key, pacer)) = &pace {
+                let waited = wait_turn(pacer.as_ref(), key, *limit).await;
+                if waited >= std::time::Duration::from_millis(1) {
+                    tracing::debug!(step = %run.step.id, wait_ms = waited.as_millis() as u64, rate = %limit, "waited for the rate limit");
+                    paced += waited;
+                }
+            }
             let sender = super::Sender {
                 step: run.step.id.as_str(),
                 path: &run.path,
@@ -74,9 +104,19 @@ impl Interpreter<'_> {
                     )))
                 }),
             };
+            if let (Some((limit, key, pacer)), Err(e)) = (&pace, &result) {
+                if let (Some(429), Some(pause)) = (e.status, e.retry_after) {
+                    // The server is over its limit for everyone, not only this step.
+                    pacer.hold(key, *limit, pause).await;
+                }
+            }
             match result {
                 Ok(response) => {
-                    let detail = format!("{summary} -> {}", response.status);
+                    let detail = format!(
+                        "{summary} -> {}{}",
+                        response.status,
+                        paced_note(paced, &pace)
+                    );
                     break Ok((response.into_output(), detail));
                 }
                 Err(e) if e.retryable && attempt < policy.attempts => {
@@ -92,7 +132,7 @@ impl Interpreter<'_> {
                     let detail = match e.status {
                         Some(status) => format!("{summary} -> {status}"),
                         None => summary.clone(),
-                    };
+                    } + &paced_note(paced, &pace);
                     break Err((e.message, detail));
                 }
             }

@@ -13,6 +13,7 @@ mod flow;
 pub mod guard;
 mod http;
 mod journal;
+pub mod pace;
 mod redact;
 mod run;
 mod transport;
@@ -53,6 +54,8 @@ pub struct Engine {
     network: std::sync::Arc<guard::NetworkPolicy>,
     /// Sends http steps' requests instead of the network (tests).
     transport: Option<std::sync::Arc<dyn Transport>>,
+    /// Where `rate_limit` schedules are kept (this process, or a shared store).
+    pacer: Option<std::sync::Arc<dyn pace::Pacer>>,
 }
 
 /// A client whose resolver and redirect policy enforce one guard.
@@ -209,6 +212,24 @@ impl Engine {
             network: std::sync::Arc::new(policy),
             clients: Default::default(),
             ..self
+        }
+    }
+
+    /// The same engine, keeping rate-limit schedules in `pacer` (the
+    /// daemon's, shared with other daemons through the store).
+    pub fn with_pacer(self, pacer: std::sync::Arc<dyn pace::Pacer>) -> Engine {
+        Engine {
+            pacer: Some(pacer),
+            ..self
+        }
+    }
+
+    pub(crate) fn pacer(&self) -> std::sync::Arc<dyn pace::Pacer> {
+        static LOCAL: std::sync::OnceLock<std::sync::Arc<pace::LocalPacer>> =
+            std::sync::OnceLock::new();
+        match &self.pacer {
+            Some(pacer) => std::sync::Arc::clone(pacer),
+            None => LOCAL.get_or_init(Default::default).clone(),
         }
     }
 

@@ -5,6 +5,7 @@
 
 mod condition;
 mod kinds;
+mod rate;
 mod step;
 mod trigger;
 mod values;
@@ -21,6 +22,7 @@ pub use kinds::{
     RecordStep, RespondStep, Route, RouterMode, RouterStep, StoreStep, TimeoutDecision,
     WaitForStep, WaitTimeout,
 };
+pub use rate::RateLimit;
 pub use step::{Backoff, OnError, RawStep, RetrySpec, Step, StepKind};
 pub use trigger::{
     CatchUp, Manual, Schedule, SignatureScheme, Trigger, Webhook, WebhookAuth, WebhookRespond,
@@ -114,6 +116,9 @@ pub struct Connection {
     /// outbound guard's rules, cloud metadata included.
     #[serde(default)]
     pub allow_network: Vec<String>,
+    /// Calls through this connection are paced to this rate, across every
+    /// execution of the process (of every daemon sharing a PostgreSQL store).
+    pub rate_limit: Option<RateLimit>,
 }
 
 /// `idempotency: false`, or `idempotency: { header: X-Request-Id }`.

@@ -1031,6 +1031,7 @@ impl Compiler<'_> {
                 .and_then(|c| c.timeout)
                 .map(|d| d.as_std())
                 .unwrap_or(DEFAULT_REQUEST_TIMEOUT),
+            rate_limit: connection.and_then(|c| c.rate_limit),
             allowance: match connection {
                 None => NetworkAllowance::default(),
                 Some(c) => NetworkAllowance {

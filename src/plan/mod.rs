@@ -193,6 +193,9 @@ pub struct HttpPlan {
     pub idempotency_header: Option<String>,
     /// What the connection allows beyond the outbound guard's rules.
     pub allowance: NetworkAllowance,
+    /// The connection's pace, shared by every call to the same origin at
+    /// the same rate.
+    pub rate_limit: Option<crate::model::RateLimit>,
 }
 
 /// What one connection allows beyond the outbound guard's rules.

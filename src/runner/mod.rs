@@ -6,6 +6,7 @@
 //! version it started with, whatever happened to the file since.
 
 pub mod owner;
+pub mod pace;
 mod review;
 
 pub use review::{Decision, PendingApproval};

@@ -286,6 +286,25 @@ pub trait Store: Send + Sync {
         Ok(())
     }
 
+    /// Reserves the next call of a rate-limited connection in a schedule
+    /// shared by every process of the store: how long to wait for it, or
+    /// `None` when the store keeps no shared schedule (then the process
+    /// paces its own calls).
+    async fn pace_reserve(
+        &self,
+        _key: &str,
+        _interval: std::time::Duration,
+        _tolerance: std::time::Duration,
+    ) -> Result<Option<std::time::Duration>, StoreError> {
+        Ok(None)
+    }
+
+    /// Holds the shared schedule back until `until` from now; `false` when
+    /// the store keeps none.
+    async fn pace_hold(&self, _key: &str, _until: std::time::Duration) -> Result<bool, StoreError> {
+        Ok(false)
+    }
+
     /// Remembers a dedupe key; returns the execution that already holds it, if any.
     async fn dedupe(
         &self,

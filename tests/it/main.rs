@@ -14,6 +14,7 @@ mod examples;
 mod multi_daemon;
 mod outbound;
 mod pg;
+mod rate_limits;
 mod review;
 mod robustness;
 mod run_flow;

@@ -17,6 +17,7 @@ mod browse;
 mod data;
 mod events;
 mod journal;
+mod pace;
 mod queue;
 mod rows;
 mod store_impl;
@@ -31,7 +32,11 @@ use tokio::sync::OnceCell;
 use super::{without_password, StoreError};
 
 /// Migrations, in order; the position is the schema version.
-const MIGRATIONS: &[&str] = &[include_str!("0001_init.sql"), include_str!("0002_keys.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("0001_init.sql"),
+    include_str!("0002_keys.sql"),
+    include_str!("0003_rate_limits.sql"),
+];
 
 /// Connections per process: enough for a daemon's workers, small enough that
 /// several daemons stay well under PostgreSQL's default of 100.

@@ -303,6 +303,21 @@ impl Store for PgStore {
             .map_err(db)
     }
 
+    async fn pace_reserve(
+        &self,
+        key: &str,
+        interval: std::time::Duration,
+        tolerance: std::time::Duration,
+    ) -> Result<Option<std::time::Duration>, StoreError> {
+        super::pace::reserve(self, key, interval, tolerance)
+            .await
+            .map(Some)
+    }
+
+    async fn pace_hold(&self, key: &str, until: std::time::Duration) -> Result<bool, StoreError> {
+        super::pace::hold(self, key, until).await.map(|()| true)
+    }
+
     async fn listen_for_work(&self, ring: &(dyn Fn() + Send + Sync)) -> Result<(), StoreError> {
         // Connected and migrated first, so a bad URL fails here as everywhere.
         drop(self.client().await?);

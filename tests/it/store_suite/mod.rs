@@ -30,6 +30,7 @@ mod claims;
 mod data;
 mod events;
 mod executions;
+mod pace;
 mod prune;
 mod queue;
 mod review;
@@ -292,6 +293,7 @@ pub async fn every_check(store: Arc<dyn Store>) {
     browse::keyset_pages_cover_every_execution_once(store).await;
     browse::activity_counts_recent_executions_by_status(store).await;
     browse::versions_are_listed_newest_first(store).await;
+    pace::a_shared_schedule_spaces_calls_by_the_interval(store).await;
 }
 
 /// What to tidy once a backend's checks have run.
