@@ -18,6 +18,7 @@ mod robustness;
 mod run_flow;
 mod run_http;
 mod scenario_tests;
+mod secrets;
 mod standins;
 mod store_suite;
 mod util;
