@@ -20,6 +20,7 @@ mod run_http;
 mod scenario_tests;
 mod secrets;
 mod standins;
+mod store_faults;
 mod store_suite;
 mod util;
 mod validate;
