@@ -74,10 +74,21 @@ async fn admin_token(State(shared): State<Arc<Shared>>, request: Request, next: 
     next.run(request).await
 }
 
+/// 200 `ok` when the store answers and its last write went through; 503
+/// `store unreachable` when it does not answer, `failing` (with the
+/// store's message, never its URL) while it answers but refuses writes.
 async fn healthz(State(shared): State<Arc<Shared>>) -> Response {
     let scenarios = shared.scenarios().by_name.len();
     match shared.store.queue_depth().await {
-        Ok(queued) => Json(json!({ "status": "ok", "scenarios": scenarios, "queued": queued })).into_response(),
+        Ok(queued) => match shared.health.report() {
+            None => Json(json!({ "status": "ok", "scenarios": scenarios, "queued": queued }))
+                .into_response(),
+            Some(mut failing) => {
+                failing["scenarios"] = json!(scenarios);
+                failing["queued"] = json!(queued);
+                (StatusCode::SERVICE_UNAVAILABLE, Json(failing)).into_response()
+            }
+        },
         Err(e) => (
             StatusCode::SERVICE_UNAVAILABLE,
             Json(json!({ "status": "store unreachable", "error": e.to_string(), "scenarios": scenarios })),

@@ -9,6 +9,7 @@ mod api;
 mod dashboard;
 mod events;
 pub mod filters;
+mod health;
 mod liveness;
 pub mod metrics;
 mod review;
@@ -131,6 +132,9 @@ pub(crate) struct Shared {
     /// `running` in the store but not here (its store write failed, the
     /// database was away) is resumed by the maintenance, as an orphan is.
     pub in_flight: std::sync::Mutex<std::collections::HashSet<Uuid>>,
+    /// Whether the store takes writes: `/healthz` reports it, and the
+    /// executions a refused write stopped wait for it before they resume.
+    pub health: health::StoreHealth,
     /// The dashboard's templates and session key.
     pub ui: dashboard::Ui,
     /// Wrong admin tokens per client address.
@@ -236,6 +240,7 @@ impl Daemon {
             waiters: Default::default(),
             last_event_prune: Default::default(),
             in_flight: Default::default(),
+            health: Default::default(),
             ui: dashboard::Ui::new(config.admin_token.as_deref()),
             throttle: Default::default(),
             config,

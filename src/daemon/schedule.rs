@@ -138,6 +138,7 @@ async fn fire(shared: &Shared, served: &Served, scheduled_at: DateTime<Utc>) {
     };
     match shared.store.enqueue(new, admission, fired_at).await {
         Ok(Enqueued::Accepted(id)) => {
+            shared.health.wrote();
             tracing::info!(scenario = %served.plan.name, %scheduled_at, execution = %id, "schedule tick");
             shared
                 .metrics
@@ -150,6 +151,7 @@ async fn fire(shared: &Shared, served: &Served, scheduled_at: DateTime<Utc>) {
         }
         Ok(Enqueued::Duplicate(_)) => {}
         Err(e) => {
+            shared.health.refused(&e);
             tracing::error!(scenario = %served.plan.name, error = %e, "cannot record a schedule tick")
         }
     }

@@ -196,6 +196,7 @@ async fn answer(
     });
     match shared.store.enqueue(new, admission, received_at).await {
         Ok(Enqueued::Accepted(id)) => {
+            shared.health.wrote();
             shared.metrics.queue_depth.inc();
             shared.wake.notify_one();
             match waiter {
@@ -216,6 +217,7 @@ async fn answer(
         }
         Err(e) => {
             shared.waiters.lock().expect("waiters lock").remove(&id);
+            shared.health.refused(&e);
             tracing::error!(error = %e, "cannot commit a webhook event");
             problem(
                 StatusCode::SERVICE_UNAVAILABLE,

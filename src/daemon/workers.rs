@@ -50,6 +50,7 @@ pub(super) async fn run(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>)
             .await
         {
             Ok(claimed) if !claimed.is_empty() => {
+                shared.health.wrote();
                 for stored in claimed {
                     shared.start_flight(stored.summary.id);
                     let permit = free.pop().expect("a permit per claim");
@@ -67,6 +68,7 @@ pub(super) async fn run(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>)
             }
             Err(e) => {
                 drop(free);
+                shared.health.refused(&e);
                 tracing::error!(error = %e, "cannot read the queue");
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
@@ -98,6 +100,11 @@ async fn maintenance(shared: &Arc<Shared>, permits: &Arc<Semaphore>, tasks: &mut
         shared.metrics.set_waiting(&waiting);
     }
     prune_events(shared).await;
+    // A store that refuses writes would stop every resumed execution at its
+    // first step: they wait until a probe (with back-off) goes through.
+    if !shared.health.probe(shared.store.as_ref()).await {
+        return;
+    }
     let due = match shared.runner.due().await {
         Ok(due) => due,
         Err(e) => {
@@ -118,7 +125,9 @@ async fn maintenance(shared: &Arc<Shared>, permits: &Arc<Semaphore>, tasks: &mut
         let shared = shared.clone();
         tasks.spawn(async move {
             let journal = MetricsJournal(&shared.metrics);
-            match shared.runner.resume(summary.id, &journal).await {
+            let result = shared.runner.resume(summary.id, &journal).await;
+            shared.health.ran(&result);
+            match result {
                 Ok(execution) => {
                     tracing::info!(execution = %summary.id, status = %execution.status, "resumed");
                     finished(&shared, execution);
@@ -181,9 +190,11 @@ async fn run_claimed(shared: Arc<Shared>, stored: StoredExecution, permit: Owned
             Err(e) => Err(e),
         },
     };
+    shared.health.ran(&result);
     match result {
         Ok(execution) => finished(&shared, execution),
-        // The store failed: the execution stays running, to be resumed.
+        // The store failed: the execution stays running, to be resumed
+        // (by the maintenance, once the store takes writes again).
         Err(e @ RunnerError::Run(RunError::Journal(_))) | Err(e @ RunnerError::Store(_)) => {
             tracing::error!(execution = %id, error = %e, "execution stopped")
         }
@@ -224,7 +235,9 @@ pub(super) fn retry_in_background(shared: &Arc<Shared>, id: Uuid) -> bool {
     let shared = shared.clone();
     tokio::spawn(async move {
         let journal = MetricsJournal(&shared.metrics);
-        match shared.runner.resume(id, &journal).await {
+        let result = shared.runner.resume(id, &journal).await;
+        shared.health.ran(&result);
+        match result {
             Ok(execution) => finished(&shared, execution),
             Err(e) => tracing::warn!(execution = %id, error = %e, "retry failed to start"),
         }
@@ -239,7 +252,9 @@ pub(super) fn replay_in_background(shared: &Arc<Shared>, id: Uuid, new_id: Uuid)
     let shared = shared.clone();
     tokio::spawn(async move {
         let journal = MetricsJournal(&shared.metrics);
-        match shared.runner.replay_as(id, new_id, &journal).await {
+        let result = shared.runner.replay_as(id, new_id, &journal).await;
+        shared.health.ran(&result);
+        match result {
             Ok(execution) => finished(&shared, execution),
             Err(e) => tracing::warn!(execution = %id, error = %e, "replay failed to start"),
         }

@@ -122,7 +122,7 @@ impl Interpreter<'_> {
                 Err(e) if e.retryable && attempt < policy.attempts => {
                     let delay =
                         policy.delay_with_hint(attempt, rand::random::<f64>(), e.retry_after);
-                    tracing::debug!(step = %run.step.id, attempt, delay_ms = delay.as_millis() as u64, error = %self.redactor.text(&e.message), "retrying");
+                    tracing::debug!(step = %run.step.id, attempt, delay_ms = delay.as_millis() as u64, error = %e.masked(&self.redactor), "retrying");
                     match self.engine.transport() {
                         Some(t) => t.pause(delay).await,
                         None => tokio::time::sleep(delay).await,
@@ -133,7 +133,7 @@ impl Interpreter<'_> {
                         Some(status) => format!("{summary} -> {status}"),
                         None => summary.clone(),
                     } + &paced_note(paced, &pace);
-                    break Err((e.message, detail));
+                    break Err((e.masked(&self.redactor), detail));
                 }
             }
         };

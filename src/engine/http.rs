@@ -244,20 +244,19 @@ impl Request {
         };
         if !ok {
             let retryable = status == 429 || status >= 500;
-            let mut message = format!("{} {} answered {status}", self.method.as_str(), self.url);
-            let snippet = match &body {
-                Value::Null => String::new(),
-                Value::String(s) => s.chars().take(200).collect(),
-                other => other.to_string().chars().take(200).collect(),
+            let message = format!("{} {} answered {status}", self.method.as_str(), self.url);
+            // Quoted whole: the engine masks it before cutting it (`StepError::masked`).
+            let body = match body {
+                Value::Null => None,
+                Value::String(s) if s.is_empty() => None,
+                other => Some(other),
             };
-            if !snippet.is_empty() {
-                message.push_str(&format!(": {snippet}"));
-            }
             return Err(StepError {
                 message,
                 retryable,
                 retry_after,
                 status: Some(status),
+                body,
             });
         }
         Ok(Response {

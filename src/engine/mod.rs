@@ -141,7 +141,15 @@ pub struct StepError {
     /// What the server asked for in `Retry-After`.
     pub retry_after: Option<Duration>,
     pub status: Option<u16>,
+    /// The response body an error quotes, whole: it is masked before it is
+    /// written out (a secret in JSON text may be escaped) and cut to its
+    /// first [`QUOTED_CHARS`] only then (a secret cut in two no longer
+    /// matches the mask).
+    pub body: Option<Value>,
 }
+
+/// How much of a response body an error message quotes.
+pub const QUOTED_CHARS: usize = 200;
 
 impl StepError {
     pub fn fatal(message: impl Into<String>) -> StepError {
@@ -150,6 +158,26 @@ impl StepError {
             retryable: false,
             retry_after: None,
             status: None,
+            body: None,
+        }
+    }
+
+    /// The message as it may leave the engine: masked, then the quoted body
+    /// masked and only then cut.
+    pub fn masked(&self, redactor: &Redactor) -> String {
+        let message = redactor.string(self.message.clone());
+        match &self.body {
+            None => message,
+            Some(body) => {
+                let mut body = body.clone();
+                redactor.value(&mut body);
+                let text = match body {
+                    Value::String(s) => s,
+                    other => other.to_string(),
+                };
+                let quoted: String = text.chars().take(QUOTED_CHARS).collect();
+                format!("{message}: {quoted}")
+            }
         }
     }
 

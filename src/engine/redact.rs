@@ -113,4 +113,29 @@ mod tests {
             json!({"auth": "Bearer ***", "list": ["x *** y"], "***": 1, "ab": "ab"})
         );
     }
+
+    #[test]
+    fn a_quoted_body_is_masked_before_it_is_cut() {
+        let secret = "s3cr3t-token-XYZ";
+        let r = Redactor::new([secret.to_owned(), "quo\"te-secret".to_owned()]);
+        // The cut at 200 characters falls inside the token.
+        let body = format!("{} Bearer {secret} and more", "x".repeat(185));
+        let error = crate::engine::StepError {
+            body: Some(Value::String(body)),
+            ..crate::engine::StepError::retryable("POST /charge answered 500")
+        };
+        let masked = error.masked(&r);
+        assert!(!masked.contains("s3cr3t"), "{masked}");
+        assert!(
+            masked.starts_with("POST /charge answered 500: xxx"),
+            "{masked}"
+        );
+        assert!(masked.ends_with(" Bearer *** and"), "{masked}");
+        // JSON text escapes a quote: the value is masked, then written out.
+        let error = crate::engine::StepError {
+            body: Some(json!({ "echo": "quo\"te-secret" })),
+            ..crate::engine::StepError::fatal("GET /x answered 400")
+        };
+        assert_eq!(error.masked(&r), r#"GET /x answered 400: {"echo":"***"}"#);
+    }
 }

@@ -10,6 +10,8 @@ pub struct Served {
     pub child: tokio::process::Child,
     pub url: String,
     pub stderr: PathBuf,
+    /// Everything the daemon printed on stdout after its address.
+    pub stdout: std::sync::Arc<std::sync::Mutex<String>>,
 }
 
 pub struct ServeOptions<'a> {
@@ -66,11 +68,20 @@ pub async fn serve_on(options: &ServeOptions<'_>, listen: &str) -> Served {
         .unwrap_or_else(|| panic!("unexpected first line: {first}"))
         .replace("://0.0.0.0:", "://127.0.0.1:");
     // Keep draining stdout so the daemon never blocks on it.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let stdout = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let kept = stdout.clone();
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = lines.next_line().await {
+            let mut kept = kept.lock().unwrap();
+            kept.push_str(&line);
+            kept.push('\n');
+        }
+    });
     Served {
         child,
         url,
         stderr: options.log.clone(),
+        stdout,
     }
 }
 

@@ -208,6 +208,9 @@ impl SqliteStore {
 
 /// The writer thread: group commits until every handle is dropped.
 fn writer(conn: Connection, queue: mpsc::Receiver<Job>) {
+    // A write failed for want of room, and the write-ahead log has not been
+    // truncated since.
+    let mut short_of_room = false;
     while let Ok(first) = queue.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -223,9 +226,16 @@ fn writer(conn: Connection, queue: mpsc::Receiver<Job>) {
                 let (_, reply) = job(Err(message.clone()));
                 reply(Ok(()));
             }
+            if is_full(&e) {
+                short_of_room = !make_room(&conn);
+            }
             continue;
         }
         let mut answers: Vec<Reply> = Vec::with_capacity(batch.len());
+        // Set when SQLite rolled the whole transaction back on its own (a
+        // full disk, an I/O error): the jobs after it must not run outside
+        // any transaction, each committing alone, while all are told they failed.
+        let mut lost: Option<String> = None;
         let committed = if batch.len() == 1 {
             // Alone in its transaction: no savepoint needed, a failure rolls it all back.
             let job = batch.pop().expect("one job");
@@ -233,27 +243,83 @@ fn writer(conn: Connection, queue: mpsc::Receiver<Job>) {
             answers.push(reply);
             if ok {
                 control(&conn, "COMMIT")
+            } else if conn.is_autocommit() {
+                lost =
+                    Some("SQLite gave the transaction up (a full disk or an I/O error)".to_owned());
+                Ok(())
             } else {
                 control(&conn, "ROLLBACK")
             }
         } else {
             for job in batch {
+                if let Some(why) = &lost {
+                    let (_, reply) = job(Err(why.clone()));
+                    answers.push(reply);
+                    continue;
+                }
                 let _ = control(&conn, "SAVEPOINT job");
                 let (ok, reply) = job(Ok(&conn));
+                answers.push(reply);
+                if conn.is_autocommit() {
+                    lost = Some(
+                        "SQLite gave the transaction up (a full disk or an I/O error)".to_owned(),
+                    );
+                    continue;
+                }
                 if !ok {
                     let _ = control(&conn, "ROLLBACK TO job");
                 }
                 let _ = control(&conn, "RELEASE job");
-                answers.push(reply);
             }
-            control(&conn, "COMMIT")
+            match &lost {
+                None => control(&conn, "COMMIT"),
+                Some(_) => Ok(()),
+            }
         };
-        let committed = committed.map_err(|e| format!("commit failed: {e}"));
+        // Tried at each failure, and at the first commit after one: the
+        // room the disk got back is not left to a log that only grows.
+        if lost.is_some() || committed.as_ref().is_err_and(is_full) || short_of_room {
+            short_of_room = !make_room(&conn);
+        }
+        let committed = match lost {
+            Some(why) => Err(why),
+            None => committed.map_err(|e| format!("commit failed: {e}")),
+        };
         if committed.is_err() && !conn.is_autocommit() {
             let _ = control(&conn, "ROLLBACK");
         }
         for answer in answers {
             answer(committed.clone().map_err(StoreError::Database));
+        }
+    }
+}
+
+fn is_full(error: &rusqlite::Error) -> bool {
+    error.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull)
+}
+
+/// After a write failed on a full disk (or SQLite gave its transaction up):
+/// the write-ahead log may be what fills the disk (it is copied into the
+/// database only every 1000 pages, and its file never shrinks by itself),
+/// so copy it back and truncate it. That works once the database file has
+/// room for its new pages; until then it is tried again. True when done.
+fn make_room(conn: &Connection) -> bool {
+    if !conn.is_autocommit() {
+        let _ = control(conn, "ROLLBACK");
+    }
+    match conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+        r.get::<_, i64>(0)
+    }) {
+        Ok(0) => {
+            tracing::info!(
+                "the store's write-ahead log was checkpointed and truncated to make room"
+            );
+            true
+        }
+        Ok(_) => false,
+        Err(e) => {
+            tracing::debug!(error = %e, "the write-ahead log could not be checkpointed");
+            false
         }
     }
 }
