@@ -26,7 +26,6 @@ fn bench(c: &mut Criterion) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let file = root.join("tests/fixtures/valid/ten-steps.yaml");
     let loaded = scenarist::load::load_file(&file).expect("loads");
-    let source = loaded.source.clone();
     let plan = scenarist::plan::compile(&loaded).expect("compiles");
     let input_text =
         std::fs::read_to_string(root.join("tests/fixtures/valid/ten-steps.input.json"))
@@ -55,7 +54,7 @@ fn bench(c: &mut Criterion) {
     group.bench_function("serial", |b| {
         b.iter(|| {
             let execution = runtime
-                .block_on(runner.start(&plan, &source, request.clone(), &NoJournal, None))
+                .block_on(runner.start(&plan, request.clone(), &NoJournal, None))
                 .expect("runs");
             assert!(execution.status.is_success());
         })
@@ -64,8 +63,8 @@ fn bench(c: &mut Criterion) {
     group.bench_function("concurrent_16", |b| {
         b.iter(|| {
             runtime.block_on(async {
-                let runs = (0..IN_FLIGHT)
-                    .map(|_| runner.start(&plan, &source, request.clone(), &NoJournal, None));
+                let runs =
+                    (0..IN_FLIGHT).map(|_| runner.start(&plan, request.clone(), &NoJournal, None));
                 for execution in futures::future::join_all(runs).await {
                     assert!(execution.expect("runs").status.is_success());
                 }

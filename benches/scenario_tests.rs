@@ -32,7 +32,9 @@ fn main() {
         let started = Instant::now();
         let prepared: Vec<_> = files
             .iter()
-            .map(|f| testing::prepare(f).unwrap_or_else(|_| panic!("{} is valid", f.display())))
+            .map(|f| {
+                testing::prepare(f, None).unwrap_or_else(|_| panic!("{} is valid", f.display()))
+            })
             .collect();
         prepare_times.push(started.elapsed());
         let per_round: usize = prepared.iter().map(|p| p.loaded.test.cases.len()).sum();

@@ -122,7 +122,7 @@ fn main() {
                     },
                     ..RunRequest::default()
                 };
-                runner.start(&plan, SCENARIO, request, &NoJournal, None)
+                runner.start(&plan, request, &NoJournal, None)
             })
             .buffer_unordered(IN_FLIGHT)
             .filter(|e| {

@@ -6,9 +6,62 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use crate::diagnostic::Diagnostic;
+use crate::load::app::load_app_file;
 use crate::load::{load_file, LoadedScenario};
 use crate::model::Trigger;
-use crate::plan::{compile, Plan};
+use crate::plan::app::{builtin, compile_app, Apps};
+use crate::plan::{compile_with, Plan};
+
+/// The folder of app files, inside the scenarios' folder or beside it.
+pub const APPS_DIR: &str = "apps";
+
+/// The apps scenarios in `dir` may use: the built-in ones, replaced or
+/// completed by `APPS_DIR` inside `dir` and beside it (`dir/../apps`), or by
+/// `apps` alone when given (`--apps DIR`). Invalid app files are problems,
+/// positioned like a scenario's, and left out.
+pub fn apps_for(dir: &Path, apps: Option<&Path>) -> (Apps, Vec<FileProblems>) {
+    let mut set = builtin().clone();
+    let mut problems = Vec::new();
+    let folders: Vec<PathBuf> = match apps {
+        Some(dir) => vec![dir.to_path_buf()],
+        None => {
+            let beside = match dir.parent() {
+                Some(parent) if !dir.as_os_str().is_empty() && dir != Path::new(".") => {
+                    parent.join(APPS_DIR)
+                }
+                _ => Path::new("..").join(APPS_DIR),
+            };
+            vec![beside, dir.join(APPS_DIR)]
+        }
+    };
+    for folder in folders {
+        let Ok(entries) = std::fs::read_dir(&folder) else {
+            continue;
+        };
+        let mut files: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| is_scenario_file(p))
+            .collect();
+        files.sort();
+        for file in files {
+            match load_app_file(&file)
+                .and_then(|loaded| compile_app(&loaded).map(|app| (loaded, app)))
+            {
+                Ok((_, app)) => {
+                    set.insert(app.name.clone(), std::sync::Arc::new(app));
+                }
+                Err(diagnostics) => problems.push(FileProblems {
+                    source: crate::load::read_capped(&file, "app")
+                        .ok()
+                        .and_then(|b| String::from_utf8(b).ok()),
+                    file,
+                    diagnostics,
+                }),
+            }
+        }
+    }
+    (set, problems)
+}
 
 /// A valid scenario: its text (for positions) and its compiled plan.
 #[derive(Debug)]
@@ -24,6 +77,10 @@ pub struct Catalog {
     /// Problems per file, with the file's text when it could be read (for snippets).
     pub problems: Vec<FileProblems>,
     pub files_read: usize,
+    /// `--apps DIR`: the only folder of app files (instead of `apps/` near the scenarios).
+    pub apps_dir: Option<PathBuf>,
+    /// The apps read, per folder of scenarios.
+    apps: HashMap<PathBuf, Apps>,
 }
 
 #[derive(Debug)]
@@ -36,7 +93,15 @@ pub struct FileProblems {
 impl Catalog {
     /// Reads files and directories (recursively, `.yaml`/`.yml`), in name order.
     pub fn load(paths: &[PathBuf]) -> Catalog {
-        let mut catalog = Catalog::default();
+        Catalog::load_with_apps(paths, None)
+    }
+
+    /// As [`Catalog::load`], with the app files of `apps` only (`--apps DIR`).
+    pub fn load_with_apps(paths: &[PathBuf], apps: Option<PathBuf>) -> Catalog {
+        let mut catalog = Catalog {
+            apps_dir: apps,
+            ..Catalog::default()
+        };
         let mut files = Vec::new();
         for path in paths {
             if path.is_dir() {
@@ -65,7 +130,7 @@ impl Catalog {
                 let mut diagnostics = failure.diagnostics;
                 if let Some(partial) = failure.partial {
                     // Check what could be read too, so one bad step does not hide the rest.
-                    if let Err(more) = compile(&partial) {
+                    if let Err(more) = compile_with(&partial, &self.apps_near(file)) {
                         let echoes = |d: &Diagnostic| {
                             failure
                                 .failed_steps
@@ -88,7 +153,7 @@ impl Catalog {
                     diagnostics,
                 });
             }
-            Ok(loaded) => match compile(&loaded) {
+            Ok(loaded) => match compile_with(&loaded, &self.apps_near(file)) {
                 Ok(plan) => self.entries.push(Entry { loaded, plan }),
                 Err(diagnostics) => self.problems.push(FileProblems {
                     file: file.to_path_buf(),
@@ -153,6 +218,22 @@ impl Catalog {
         self.problems.sort_by(|a, b| a.file.cmp(&b.file));
     }
 
+    /// The apps of the scenario file's folder, read once per folder.
+    fn apps_near(&mut self, file: &Path) -> Apps {
+        let dir = file.parent().unwrap_or(Path::new(".")).to_path_buf();
+        if let Some(apps) = self.apps.get(&dir) {
+            return apps.clone();
+        }
+        let (apps, problems) = apps_for(&dir, self.apps_dir.as_deref());
+        for problem in problems {
+            if !self.problems.iter().any(|p| p.file == problem.file) {
+                self.problems.push(problem);
+            }
+        }
+        self.apps.insert(dir, apps.clone());
+        apps
+    }
+
     pub fn problem_count(&self) -> usize {
         self.problems.iter().map(|p| p.diagnostics.len()).sum()
     }
@@ -178,7 +259,10 @@ fn collect_files(dir: &Path, files: &mut Vec<PathBuf>, catalog: &mut Catalog) {
     let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
     paths.sort();
     for path in paths {
-        if path.is_dir() {
+        if path.is_dir() && path.file_name().is_some_and(|n| n == APPS_DIR) {
+            // App files, read by `apps_for`, not scenarios.
+            continue;
+        } else if path.is_dir() {
             collect_files(&path, files, catalog);
         } else if is_scenario_file(&path) {
             files.push(path);

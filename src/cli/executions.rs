@@ -5,7 +5,6 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use clap::{Args, Subcommand};
-use scenarist::catalog::Catalog;
 use scenarist::engine::{ExecutionStatus, StepRecord};
 use scenarist::model::Duration;
 use scenarist::runner::Runner;
@@ -299,7 +298,7 @@ pub fn prune(args: PruneArgs) -> anyhow::Result<ExitCode> {
     let mut per_scenario = Vec::new();
     let dir = args.dir.unwrap_or_else(|| "scenarios".into());
     if dir.is_dir() {
-        let catalog = Catalog::load(&[dir]);
+        let catalog = super::catalog(&[dir]);
         for entry in &catalog.entries {
             if let Some(history) = entry.plan.scenario.settings.history {
                 if let Some(cut) = since(Some(history)) {

@@ -3,13 +3,12 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use scenarist::catalog::Catalog;
 use scenarist::model::Trigger;
 
 use super::EXIT_FAILED;
 
 pub fn list(dir: Option<PathBuf>) -> anyhow::Result<ExitCode> {
-    let catalog = Catalog::load(&super::default_paths(dir.into_iter().collect()));
+    let catalog = super::catalog(&super::default_paths(dir.into_iter().collect()));
     let mut rows = vec![[
         "NAME".to_owned(),
         "TRIGGER".to_owned(),

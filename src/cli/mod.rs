@@ -2,6 +2,7 @@
 //! exit codes. Exit codes are a policy: 0 success (or filtered), 1 the scenario
 //! ran and failed (or a validation found problems), 2 usage, input or an invalid scenario.
 
+mod apps;
 mod demo;
 mod events;
 mod executions;
@@ -27,6 +28,24 @@ use clap::{Parser, Subcommand, ValueEnum};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// The folder of app files, instead of `apps/` inside and beside the
+    /// scenarios' folder.
+    #[arg(long, global = true, value_name = "DIR")]
+    apps: Option<PathBuf>,
+}
+
+/// `--apps DIR`, read once at start.
+static APPS_DIR: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
+
+/// The `--apps` folder, when given.
+pub fn apps_dir() -> Option<PathBuf> {
+    APPS_DIR.get().cloned().flatten()
+}
+
+/// Reads scenario files and folders with the apps `--apps` names (or the
+/// ones near each file).
+pub fn catalog(paths: &[PathBuf]) -> scenarist::catalog::Catalog {
+    scenarist::catalog::Catalog::load_with_apps(paths, apps_dir())
 }
 
 #[derive(Subcommand)]
@@ -90,6 +109,8 @@ enum Command {
     Events(events::ListArgs),
     /// Enrolments, referrals, qualification rate and rewards, with a weekly series.
     Report(report::ReportArgs),
+    /// The apps scenarios can use (`uses: APP.ACTION`), or one app's actions.
+    Apps(apps::AppsArgs),
     /// One line per scenario: name, trigger, owner, step count.
     List {
         /// Directory of scenarios (default: scenarios/).
@@ -115,6 +136,7 @@ pub fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { EXIT_INVALID } else { 0 });
         }
     };
+    let _ = APPS_DIR.set(cli.apps.clone());
     if !matches!(cli.command, Command::Serve(_)) {
         init_logging(false, "warn");
     }
@@ -131,6 +153,7 @@ pub fn main() -> ExitCode {
             Ok(ExitCode::SUCCESS)
         }
         Command::List { dir } => list::list(dir),
+        Command::Apps(args) => apps::apps(args),
         Command::Demo(args) => demo::demo(args),
         Command::Serve(args) => serve::serve(args),
         Command::Executions(command) => executions::executions(command),

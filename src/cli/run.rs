@@ -79,7 +79,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         plan.scenario.trigger.kind(),
         args.dry_run,
     );
-    let started = runner.start(&plan, &entry.loaded.source, request, &trace, None);
+    let started = runner.start(&plan, request, &trace, None);
     let execution = match runtime.block_on(started) {
         Ok(execution) => execution,
         Err(RunnerError::Run(e @ scenarist::engine::RunError::Journal(_))) => {

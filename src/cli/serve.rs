@@ -68,6 +68,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     config.max_queue = args.max_queue;
     config.event_retention = args.event_retention.as_std();
     config.allow_network = args.allow_network;
+    config.apps = super::apps_dir();
     if args.lease.as_std() < std::time::Duration::from_secs(1) {
         eprintln!("error: --lease must be at least 1s");
         return Ok(ExitCode::from(EXIT_INVALID));

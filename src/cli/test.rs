@@ -69,7 +69,7 @@ pub fn test(args: TestArgs) -> anyhow::Result<ExitCode> {
     let mut prepared = Vec::new();
     let mut invalid = 0;
     for file in &files {
-        match testing::prepare(file) {
+        match testing::prepare(file, super::apps_dir().as_deref()) {
             Ok(p) => prepared.push(p),
             Err(problems) => {
                 invalid += 1;

@@ -8,7 +8,7 @@ use scenarist::catalog::{Catalog, Entry};
 use super::EXIT_FAILED;
 
 pub fn validate(paths: Vec<PathBuf>) -> anyhow::Result<ExitCode> {
-    let catalog = Catalog::load(&super::default_paths(paths));
+    let catalog = super::catalog(&super::default_paths(paths));
     print_problems(&catalog);
     let invalid = catalog.problems.len();
     let valid = catalog.entries.len();
@@ -46,7 +46,7 @@ pub fn load_one(file: &Path) -> Option<Entry> {
         );
         return None;
     }
-    let mut catalog = Catalog::load(&[file.to_path_buf()]);
+    let mut catalog = super::catalog(&[file.to_path_buf()]);
     if !catalog.problems.is_empty() {
         print_problems(&catalog);
         eprintln!("{}: the scenario is invalid; nothing ran", file.display());

@@ -69,6 +69,8 @@ pub struct Config {
     /// Ranges http steps may reach even when private ones are refused
     /// (`--allow-network`).
     pub allow_network: Vec<ipnet::IpNet>,
+    /// `--apps DIR`: the only folder of app files.
+    pub apps: Option<PathBuf>,
 }
 
 impl Config {
@@ -99,6 +101,7 @@ impl Config {
             clock: chrono::Utc::now,
             lease: crate::runner::DEFAULT_LEASE,
             allow_network: Vec::new(),
+            apps: None,
         }
     }
 }
@@ -206,13 +209,13 @@ impl Daemon {
         if !config.listen.ip().is_loopback() && config.admin_token.is_none() {
             return Err(DaemonError::AdminTokenRequired(config.listen));
         }
-        let (scenarios, problems) = Scenarios::load(&config.dir, None);
+        let (scenarios, problems) = Scenarios::load(&config.dir, config.apps.as_deref(), None);
         for problem in &problems {
             tracing::error!(file = %problem.file.display(), "invalid scenario skipped:\n{}", problem.rendered);
         }
         for served in scenarios.by_name.values() {
             store
-                .save_version(&served.plan.name, &served.plan.version, &served.source)
+                .save_version(&served.plan.name, &served.plan.version, &served.plan.bundle)
                 .await?;
         }
         let addr = listener.local_addr().map_err(|e| DaemonError::Listen {
@@ -303,17 +306,21 @@ async fn reload(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>) {
             _ = stopped.wait_for(|s| *s) => return,
         }
         let current = shared.scenarios();
-        if !current.changed(&shared.config.dir) {
+        if !current.changed(&shared.config.dir, shared.config.apps.as_deref()) {
             continue;
         }
-        let (next, problems) = Scenarios::load(&shared.config.dir, Some(&current));
+        let (next, problems) = Scenarios::load(
+            &shared.config.dir,
+            shared.config.apps.as_deref(),
+            Some(&current),
+        );
         for problem in &problems {
             tracing::error!(file = %problem.file.display(), "scenario edit rejected, the previous version keeps running:\n{}", problem.rendered);
         }
         for served in next.by_name.values() {
             if let Err(e) = shared
                 .store
-                .save_version(&served.plan.name, &served.plan.version, &served.source)
+                .save_version(&served.plan.name, &served.plan.version, &served.plan.bundle)
                 .await
             {
                 tracing::error!(error = %e, "cannot keep a scenario version");

@@ -41,8 +41,12 @@ pub struct Problem {
 impl Scenarios {
     /// Reads the folder. Files that do not validate are returned as problems;
     /// for each of them the scenario `previous` served from that file is kept.
-    pub fn load(dir: &Path, previous: Option<&Scenarios>) -> (Scenarios, Vec<Problem>) {
-        let catalog = Catalog::load(&[dir.to_path_buf()]);
+    pub fn load(
+        dir: &Path,
+        apps: Option<&Path>,
+        previous: Option<&Scenarios>,
+    ) -> (Scenarios, Vec<Problem>) {
+        let catalog = Catalog::load_with_apps(&[dir.to_path_buf()], apps.map(Path::to_path_buf));
         let mut problems = Vec::new();
         let mut by_name = BTreeMap::new();
         for entry in catalog.entries {
@@ -86,7 +90,7 @@ impl Scenarios {
         let scenarios = Scenarios {
             by_name,
             webhooks,
-            fingerprint: fingerprint(dir),
+            fingerprint: fingerprint(dir, apps),
             invalid: problems.iter().map(|p| p.file.clone()).collect(),
         };
         (scenarios, problems)
@@ -100,9 +104,9 @@ impl Scenarios {
             .collect()
     }
 
-    /// Whether the folder changed since it was read.
-    pub fn changed(&self, dir: &Path) -> bool {
-        fingerprint(dir) != self.fingerprint
+    /// Whether the folder (or its apps) changed since it was read.
+    pub fn changed(&self, dir: &Path, apps: Option<&Path>) -> bool {
+        fingerprint(dir, apps) != self.fingerprint
     }
 
     /// Per-scenario limits, as the store's queue takes them.
@@ -124,9 +128,14 @@ fn concurrency(plan: &Plan) -> Option<(u32, Option<Expr>)> {
     }
 }
 
-fn fingerprint(dir: &Path) -> Vec<(PathBuf, Option<SystemTime>, u64)> {
+/// The scenario files (their `apps/` folder included) and the app files
+/// beside the folder or in `--apps`: an edit of any of them reloads.
+fn fingerprint(dir: &Path, apps: Option<&Path>) -> Vec<(PathBuf, Option<SystemTime>, u64)> {
     let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
+    let apps = apps
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| dir.join("..").join(crate::catalog::APPS_DIR));
+    let mut stack = vec![dir.to_path_buf(), apps];
     while let Some(next) = stack.pop() {
         let Ok(entries) = std::fs::read_dir(&next) else {
             continue;

@@ -18,6 +18,65 @@ pub fn idempotency_key(execution_id: Uuid, step_path: &str) -> String {
     Uuid::new_v5(&execution_id, step_path.as_bytes()).to_string()
 }
 
+/// The `with` of a `uses:` step, rendered, with the schema's defaults for
+/// what it leaves out, checked against the action's input schema.
+fn app_input(app: &crate::plan::AppCall, ctx: &Context) -> Result<Value, String> {
+    let mut input = app
+        .with
+        .eval(ctx)
+        .map_err(|e| format!("the input of `{}` cannot be computed: {}", app.name, e.0))?;
+    if let Some(fields) = input.as_object_mut() {
+        for (key, default) in &app.defaults {
+            fields.entry(key.clone()).or_insert_with(|| default.clone());
+        }
+    }
+    let problems: Vec<String> = app
+        .validator
+        .iter_errors(&input)
+        .map(|e| {
+            let at = e.instance_path.to_string();
+            if at.is_empty() {
+                e.to_string()
+            } else {
+                format!("{}: {e}", at.trim_start_matches('/').replace('/', "."))
+            }
+        })
+        .collect();
+    if problems.is_empty() {
+        Ok(input)
+    } else {
+        Err(format!(
+            "the input of `{}` does not match its schema, nothing was sent: {}",
+            app.name,
+            problems.join("; ")
+        ))
+    }
+}
+
+/// The step's output: the action's `output` over `response`, or the http output.
+fn app_output(
+    app: &crate::plan::AppCall,
+    ctx: &mut Context,
+    response: Value,
+) -> Result<Value, String> {
+    let Some(output) = &app.output else {
+        return Ok(response);
+    };
+    let saved = swap_root(ctx, "response", Some(response));
+    let result = output.eval(ctx);
+    swap_root(ctx, "response", saved);
+    result.map_err(|e| format!("the output of `{}` cannot be computed: {}", app.name, e.0))
+}
+
+/// Puts `value` at the context's root `name` (or removes it); returns what was there.
+fn swap_root(ctx: &mut Context, name: &str, value: Option<Value>) -> Option<Value> {
+    let root = ctx.data_mut().as_object_mut()?;
+    match value {
+        Some(value) => root.insert(name.to_owned(), value),
+        None => root.remove(name),
+    }
+}
+
 /// ` (waited 1.2s for the rate limit 20/s)` when the step waited its turn.
 fn paced_note(
     paced: std::time::Duration,
@@ -39,7 +98,22 @@ impl Interpreter<'_> {
         http: &HttpPlan,
         ctx: &mut Context,
     ) -> Outcome {
-        let mut request = match Request::build(http, ctx) {
+        // A `uses:` step: its input rendered, completed and checked first;
+        // the action's templates read it as `input`. Nothing is sent when it
+        // does not match the action's schema.
+        let built = match &http.app {
+            None => Request::build(http, ctx),
+            Some(app) => match app_input(app, ctx) {
+                Err(message) => return self.step_failed(run, ctx, message, 0, None).await,
+                Ok(input) => {
+                    let saved = swap_root(ctx, "input", Some(input));
+                    let built = Request::build(http, ctx);
+                    swap_root(ctx, "input", saved);
+                    built
+                }
+            },
+        };
+        let mut request = match built {
             Ok(r) => r,
             Err(e) => return self.step_failed(run, ctx, e.0, 0, None).await,
         };
@@ -112,12 +186,16 @@ impl Interpreter<'_> {
             }
             match result {
                 Ok(response) => {
-                    let detail = format!(
-                        "{summary} -> {}{}",
-                        response.status,
-                        paced_note(paced, &pace)
-                    );
-                    break Ok((response.into_output(), detail));
+                    let status = response.status;
+                    let output = match &http.app {
+                        Some(app) => match app_output(app, ctx, response.into_output()) {
+                            Ok(output) => output,
+                            Err(message) => break Err((message, summary.clone())),
+                        },
+                        None => response.into_output(),
+                    };
+                    let detail = format!("{summary} -> {status}{}", paced_note(paced, &pace));
+                    break Ok((output, detail));
                 }
                 Err(e) if e.retryable && attempt < policy.attempts => {
                     let delay =

@@ -41,6 +41,9 @@ impl Request {
                 let base = text(base.eval_ref(ctx)?.as_ref());
                 if target.starts_with("http://") || target.starts_with("https://") {
                     target
+                } else if target.is_empty() {
+                    // The base URL is the whole address (an incoming webhook).
+                    base
                 } else {
                     format!(
                         "{}/{}",

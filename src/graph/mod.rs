@@ -209,7 +209,11 @@ impl Graph {
             ),
             _ => String::new(),
         };
-        let label = format!("{}\n{}{detail}", step.id, step.kind.name());
+        let kind = match &step.kind {
+            StepKind::Uses(uses) => uses.uses.as_str(),
+            other => other.name(),
+        };
+        let label = format!("{}\n{kind}{detail}", step.id);
         let when = step.when.as_ref().map(|c| format!("when: {}", describe(c)));
         let incoming: Ends = match &when {
             Some(w) => ends.iter().map(|(f, l)| (f.clone(), stack(l, w))).collect(),

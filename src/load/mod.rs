@@ -5,6 +5,7 @@
 //! that the [`SourceMap`] turns into a line and column. Each step is read on its
 //! own, so one bad step does not hide the problems of the next.
 
+pub mod app;
 mod nesting;
 mod sections;
 mod source_map;

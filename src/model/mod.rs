@@ -3,6 +3,7 @@
 //! No I/O and no async here. Values that need compiling (templates, JSONPath,
 //! regexes, cron) stay text; `plan` compiles them after `load` has read the file.
 
+mod app;
 mod condition;
 mod kinds;
 mod rate;
@@ -16,6 +17,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+pub use app::{Action, ActionRequest, App, ConnectionOverride, UsesStep};
 pub use condition::{CompareOp, Comparison, Condition};
 pub use kinds::{
     ApprovalStep, DelayStep, EmitStep, FailStep, ForEachStep, HttpMethod, HttpStep, OnReject,

@@ -7,6 +7,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::app::{ConnectionOverride, UsesStep};
 use super::condition::Condition;
 use super::kinds::{
     ApprovalStep, DelayStep, EmitStep, FailStep, ForEachStep, HttpStep, RecordStep, RespondStep,
@@ -56,12 +57,14 @@ pub enum StepKind {
     WaitFor(WaitForStep),
     /// Sends a correlated event to the executions waiting for it.
     Emit(EmitStep),
+    /// Calls an app's action (`uses: referral-factory.qualify`, `with: {...}`).
+    Uses(UsesStep),
 }
 
 impl StepKind {
     pub const NAMES: &'static [&'static str] = &[
         "http", "set", "filter", "router", "for_each", "respond", "fail", "store", "approval",
-        "delay", "record", "wait_for", "emit",
+        "delay", "record", "wait_for", "emit", "uses",
     ];
 
     /// The key that names this kind in YAML.
@@ -80,6 +83,7 @@ impl StepKind {
             StepKind::Record(_) => "record",
             StepKind::WaitFor(_) => "wait_for",
             StepKind::Emit(_) => "emit",
+            StepKind::Uses(_) => "uses",
         }
     }
 }
@@ -124,7 +128,7 @@ pub enum Backoff {
 #[serde(deny_unknown_fields)]
 #[schemars(
     title = "Step",
-    description = "A step: common fields and exactly one of http, set, filter, router, for_each, respond, fail, store, approval, delay, record, wait_for, emit."
+    description = "A step: common fields and exactly one of http, set, filter, router, for_each, respond, fail, store, approval, delay, record, wait_for, emit, uses (with `with` and `connection`)."
 )]
 pub struct RawStep {
     pub id: StepId,
@@ -166,6 +170,15 @@ pub struct RawStep {
     pub wait_for: Option<WaitForStep>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub emit: Option<EmitStep>,
+    /// An app's action: `APP.ACTION`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uses: Option<String>,
+    /// The input of `uses`.
+    #[serde(default, rename = "with", skip_serializing_if = "Option::is_none")]
+    pub with_: Option<serde_json::Map<String, Value>>,
+    /// What a `uses` step changes of the app's connection.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connection: Option<ConnectionOverride>,
 }
 
 impl Default for StepId {
@@ -217,6 +230,20 @@ impl TryFrom<RawStep> for Step {
         }
         if let Some(k) = raw.emit {
             kinds.push(StepKind::Emit(k));
+        }
+        match raw.uses {
+            Some(uses) => kinds.push(StepKind::Uses(UsesStep {
+                uses,
+                with: raw.with_.unwrap_or_default(),
+                connection: raw.connection,
+            })),
+            None if raw.with_.is_some() || raw.connection.is_some() => {
+                return Err(format!(
+                    "step `{}`: `with` and `connection` go with `uses: APP.ACTION` (an http step names its connection under `http`)",
+                    raw.id
+                ))
+            }
+            None => {}
         }
         let kind = match kinds.len() {
             1 => kinds.pop().expect("one kind"),
@@ -275,6 +302,11 @@ impl From<Step> for RawStep {
             StepKind::Record(k) => raw.record = Some(k),
             StepKind::WaitFor(k) => raw.wait_for = Some(k),
             StepKind::Emit(k) => raw.emit = Some(k),
+            StepKind::Uses(k) => {
+                raw.uses = Some(k.uses);
+                raw.with_ = Some(k.with);
+                raw.connection = k.connection;
+            }
         }
         raw
     }

@@ -4,12 +4,14 @@
 //! Nothing here executes anything; a scenario that passes gets a [`Plan`].
 
 mod auth;
+mod uses;
 
 use std::collections::{HashMap, HashSet};
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use super::app::Apps;
 use super::condition::Cond;
 use super::expr::{Expr, UNKNOWN_HELPER};
 use super::helpers::HELPER_NAMES;
@@ -26,8 +28,15 @@ use crate::model::{Concurrency, Condition, Idempotency, Step, StepKind, Trigger}
 /// Names a template may start with, wherever it is.
 const ROOTS: &[&str] = &["trigger", "steps", "vars", "env", "execution"];
 
-/// Validates a loaded scenario and compiles it into a [`Plan`].
+/// Validates a loaded scenario and compiles it into a [`Plan`], with the
+/// built-in apps.
 pub fn compile(loaded: &LoadedScenario) -> Result<Plan, Vec<Diagnostic>> {
+    compile_with(loaded, super::app::builtin())
+}
+
+/// Validates a loaded scenario and compiles it into a [`Plan`]; `uses:`
+/// steps may call the actions of `apps`.
+pub fn compile_with(loaded: &LoadedScenario, apps: &Apps) -> Result<Plan, Vec<Diagnostic>> {
     let scenario = &loaded.scenario;
     let mut c = Compiler {
         loaded,
@@ -35,6 +44,8 @@ pub fn compile(loaded: &LoadedScenario) -> Result<Plan, Vec<Diagnostic>> {
         places: HashMap::new(),
         env: scenario.env.iter().map(|e| e.name().to_owned()).collect(),
         vars: scenario.vars.keys().cloned().collect(),
+        apps,
+        used_apps: std::collections::BTreeMap::new(),
     };
     c.check_env();
     c.index_steps(&scenario.steps, "steps", None);
@@ -60,17 +71,29 @@ pub fn compile(loaded: &LoadedScenario) -> Result<Plan, Vec<Diagnostic>> {
         c.diagnostics.sort_by_key(|d| d.position);
         return Err(c.diagnostics);
     }
+    let mut env: Vec<EnvDecl> = scenario
+        .env
+        .iter()
+        .map(|e| EnvDecl {
+            name: e.name().to_owned(),
+            secret: e.is_secret(),
+        })
+        .collect();
+    let mut bundle = loaded.source.clone();
+    for app in c.used_apps.values() {
+        for decl in &app.env {
+            if !env.iter().any(|e| e.name == decl.name) {
+                env.push(decl.clone());
+            }
+        }
+        bundle.push_str(super::BUNDLE_SEPARATOR);
+        bundle.push_str(&app.source);
+    }
     Ok(Plan {
         name: scenario.name.to_string(),
-        version: hex(&Sha256::digest(loaded.source.as_bytes())),
-        env: scenario
-            .env
-            .iter()
-            .map(|e| EnvDecl {
-                name: e.name().to_owned(),
-                secret: e.is_secret(),
-            })
-            .collect(),
+        version: hex(&Sha256::digest(bundle.as_bytes())),
+        bundle,
+        env,
         vars: scenario
             .vars
             .iter()
@@ -101,6 +124,9 @@ struct Compiler<'a> {
     places: HashMap<String, Place>,
     env: HashSet<String>,
     vars: HashSet<String>,
+    apps: &'a Apps,
+    /// The apps `uses:` steps call, kept with the version.
+    used_apps: std::collections::BTreeMap<String, std::sync::Arc<super::app::AppPlan>>,
 }
 
 struct Place {
@@ -624,6 +650,11 @@ impl Compiler<'_> {
                 retry = retry.or(connection_retry);
                 PlanKind::Http(Box::new(plan))
             }
+            StepKind::Uses(uses) => {
+                let (plan, app_retry) = self.uses(uses, path, scope);
+                retry = retry.or(app_retry);
+                PlanKind::Http(Box::new(plan))
+            }
             StepKind::Set(fields) => {
                 if fields.is_empty() {
                     self.error(&format!("{path}.set"), "`set` needs at least one key");
@@ -1032,6 +1063,7 @@ impl Compiler<'_> {
                 .map(|d| d.as_std())
                 .unwrap_or(DEFAULT_REQUEST_TIMEOUT),
             rate_limit: connection.and_then(|c| c.rate_limit),
+            app: None,
             allowance: match connection {
                 None => NetworkAllowance::default(),
                 Some(c) => NetworkAllowance {

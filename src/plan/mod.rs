@@ -4,6 +4,7 @@
 //! compiles every template, JSONPath, regex, cron expression and schema once.
 //! The engine therefore never re-checks anything and never parses per execution.
 
+pub mod app;
 mod compile;
 mod condition;
 mod expr;
@@ -15,7 +16,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
-pub use compile::{compile, is_event_name};
+pub use compile::{compile, compile_with, is_event_name};
 pub use condition::{as_number, loose_eq, Cond, Op};
 pub use expr::{registry, ContextPath, EvalError, Expr};
 pub use retry::RetryPolicy;
@@ -42,6 +43,20 @@ pub struct Plan {
     pub webhook: Option<WebhookPlan>,
     /// `settings.keys`: each name with its template over the trigger.
     pub keys: Vec<(String, Expr)>,
+    /// What a stored version keeps: the scenario text, followed by the text
+    /// of every app it uses (so a resumed execution runs the same calls).
+    pub bundle: String,
+}
+
+/// Separates the scenario and each app it uses in a stored version: a YAML
+/// document start, so the bundle reads as one multi-document YAML text.
+pub const BUNDLE_SEPARATOR: &str = "\n--- # scenarist app\n";
+
+/// A stored version's scenario text and the app texts after it.
+pub fn unbundle(bundle: &str) -> (&str, Vec<&str>) {
+    let mut parts = bundle.split(BUNDLE_SEPARATOR);
+    let scenario = parts.next().unwrap_or_default();
+    (scenario, parts.collect())
 }
 
 /// Business keys longer than this are cut (on a character boundary): a key
@@ -196,6 +211,21 @@ pub struct HttpPlan {
     /// The connection's pace, shared by every call to the same origin at
     /// the same rate.
     pub rate_limit: Option<crate::model::RateLimit>,
+    /// Set for a `uses:` step: the app's input, checked before anything is sent.
+    pub app: Option<AppCall>,
+}
+
+/// What a `uses:` step adds to an http step: `with` is rendered, given the
+/// schema's defaults, checked against the action's schema, then readable by
+/// the action's templates as `input`; `output` is read over `response`.
+#[derive(Debug)]
+pub struct AppCall {
+    /// `referral-factory.qualify`.
+    pub name: String,
+    pub with: Expr,
+    pub defaults: Vec<(String, Value)>,
+    pub validator: std::sync::Arc<jsonschema::Validator>,
+    pub output: Option<Expr>,
 }
 
 /// What one connection allows beyond the outbound guard's rules.
@@ -273,7 +303,7 @@ pub enum StoreOpPlan {
     Increment(Option<Expr>),
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum HttpBody {
     None,
     Json(Expr),

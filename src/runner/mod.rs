@@ -214,12 +214,12 @@ impl Runner {
             .collect()
     }
 
-    /// Starts a new execution: the scenario text and the trigger are committed
+    /// Starts a new execution: the scenario text (with the apps it uses:
+    /// `Plan::bundle`) and the trigger are committed
     /// before the first step, each step before the next.
     pub async fn start(
         &self,
         plan: &Plan,
-        source: &str,
         mut request: RunRequest,
         trace: &dyn Journal,
         replay_of: Option<Uuid>,
@@ -230,7 +230,7 @@ impl Runner {
         request.clock.get_or_insert_with(|| self.now.clone());
         let prepared = Engine::prepare(plan, request)?;
         self.store
-            .save_version(&plan.name, &plan.version, source)
+            .save_version(&plan.name, &plan.version, &plan.bundle)
             .await?;
         let journal = StoreJournal::new(
             self.store.clone(),
@@ -296,9 +296,18 @@ impl Runner {
                 .collect::<Vec<_>>()
                 .join("\n"),
         };
-        let loaded =
-            crate::load::load_str(shown, source.clone()).map_err(|f| failed(f.diagnostics))?;
-        let plan = crate::plan::compile(&loaded).map_err(failed)?;
+        // The version keeps the apps it used: they are compiled from it, over
+        // the built-in ones, so the calls are those the execution started with.
+        let (scenario_text, app_texts) = crate::plan::unbundle(&source);
+        let mut apps = crate::plan::app::builtin().clone();
+        for text in app_texts {
+            let loaded = crate::load::app::load_app_str(shown, text.to_owned()).map_err(&failed)?;
+            let app = crate::plan::app::compile_app(&loaded).map_err(&failed)?;
+            apps.insert(app.name.clone(), std::sync::Arc::new(app));
+        }
+        let loaded = crate::load::load_str(shown, scenario_text.to_owned())
+            .map_err(|f| failed(f.diagnostics))?;
+        let plan = crate::plan::compile_with(&loaded, &apps).map_err(failed)?;
         Ok((plan, source))
     }
 
@@ -498,7 +507,7 @@ impl Runner {
         trace: &dyn Journal,
     ) -> Result<Execution, RunnerError> {
         let stored = self.load(id).await?;
-        let (plan, source) = self.stored_plan(&stored.summary).await?;
+        let (plan, _) = self.stored_plan(&stored.summary).await?;
         let request = RunRequest {
             trigger: trigger_data(&stored.trigger).ok_or(RunnerError::DamagedTrigger(id))?,
             vars: stored.vars.clone(),
@@ -506,7 +515,7 @@ impl Runner {
             origin: Some(self.origin_of(id, stored.summary.replay_of).await),
             ..RunRequest::default()
         };
-        self.start(&plan, &source, request, trace, Some(id)).await
+        self.start(&plan, request, trace, Some(id)).await
     }
 }
 

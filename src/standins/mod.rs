@@ -27,6 +27,7 @@
 mod crm;
 mod payments;
 mod referral;
+mod rewards;
 mod state;
 mod webhooks;
 
@@ -130,6 +131,9 @@ impl StandIns {
         vec![
             ("REFERRAL_API".into(), self.url("referral")),
             ("REFERRAL_TOKEN".into(), REFERRAL_TOKEN.into()),
+            // The built-in `referral-factory` app's names for the same.
+            ("REFERRAL_FACTORY_URL".into(), self.url("referral")),
+            ("REFERRAL_FACTORY_TOKEN".into(), REFERRAL_TOKEN.into()),
             ("CRM_API".into(), self.url("crm")),
             ("CRM_TOKEN".into(), CRM_TOKEN.into()),
             ("PAYMENTS_API".into(), self.url("payments")),
@@ -307,7 +311,14 @@ fn route(
         ["payments", ..] if !bearer(PAYMENTS_TOKEN) => (401, json!({"error": "invalid token"})),
         ["referral", "api", "v2", "users"] if post => state.enrol(body),
         ["referral", "api", "v2", "users", "qualification"] if put => state.qualify(body),
+        ["referral", "api", "v2", "users"] if get => state.search_users(query),
         ["referral", "api", "v2", "users", identifier] if get => state.find(identifier),
+        ["referral", "api", "v2", "users", identifier] if put => {
+            state.update_user(identifier, body)
+        }
+        ["referral", "api", "v2", "rewards"] if get => state.list_rewards(query),
+        ["referral", "api", "v2", "rewards", id, "issue"] if post => state.issue_reward(id),
+        ["referral", "api", "v2", "rewards", id, "cancel"] if post => state.cancel_reward(id, body),
         ["crm", "contacts"] if post => state.create_contact(body),
         ["crm", "contacts"] if get => state.search_contacts(query),
         ["crm", "contacts", id] if get => state.get_contact(id),

@@ -7,6 +7,7 @@
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
+use super::rewards::RewardStatus;
 use super::state::{str_field, State};
 
 /// The campaign every stand-in participant belongs to.
@@ -38,11 +39,16 @@ pub struct Participant {
 
 #[derive(Clone, Debug, Serialize)]
 pub struct Reward {
+    /// `r-1`, `r-2`, ...
+    pub id: String,
     /// The referrer's email.
     pub referrer: String,
     /// The qualified referral's email.
     pub referral: String,
     pub amount: u32,
+    pub status: RewardStatus,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cancel_reason: Option<String>,
 }
 
 impl State {
@@ -98,11 +104,16 @@ impl State {
         }
     }
 
+    pub(super) fn participant_id(&self, identifier: &str) -> Option<String> {
+        self.participant(identifier).map(|p| p.id.clone())
+    }
+
+    /// By id, email or referral code, as the real API's `identifier`.
     fn participant(&self, identifier: &str) -> Option<&Participant> {
-        let identifier = identifier.to_lowercase();
+        let lower = identifier.to_lowercase();
         self.participants
             .iter()
-            .find(|p| p.email == identifier || p.id == identifier)
+            .find(|p| p.email == lower || p.id == lower || p.code.eq_ignore_ascii_case(identifier))
     }
 
     /// `POST /api/v2/users`: enrols a referrer (idempotent on the email).
@@ -202,20 +213,34 @@ impl State {
         p.status = ParticipantStatus::Qualified;
         let p = p.clone();
         let reward = Reward {
+            id: format!("r-{}", self.rewards.len() + 1),
             referrer,
             referral: p.email.clone(),
             amount,
+            status: if self.manual_payouts {
+                RewardStatus::Due
+            } else {
+                RewardStatus::Issued
+            },
+            cancel_reason: None,
         };
         self.emit(
             "user.qualified",
             json!({"event": "user.qualified", "data": event_data(&p)}),
         );
-        self.emit(
-            "reward_issued",
-            json!({"event": "reward_issued", "data": reward}),
-        );
+        let issued = reward.status == RewardStatus::Issued;
+        if issued {
+            self.emit(
+                "reward_issued",
+                json!({"event": "reward_issued", "data": reward}),
+            );
+        }
+        let id = reward.id.clone();
         self.rewards.push(reward);
-        (200, json!({"data": p, "reward_issued": true}))
+        (
+            200,
+            json!({"data": p, "reward_issued": issued, "reward_id": id}),
+        )
     }
 }
 

@@ -57,6 +57,9 @@ pub struct State {
     injected: HashMap<String, VecDeque<u16>>,
     /// The referrer's reward per qualified referral (50 when left at 0).
     pub reward_amount: u32,
+    /// Rewards wait as `due` until issued through the API (default: issued
+    /// at qualification, as the demo's campaign does).
+    pub manual_payouts: bool,
     /// Webhook URLs per event name.
     pub(super) subscriptions: BTreeMap<String, Vec<String>>,
     /// Webhooks emitted under the lock, sent once it is released.
@@ -70,6 +73,13 @@ pub struct State {
 }
 
 impl State {
+    /// Rewards paid out (not due, not cancelled).
+    pub fn issued_rewards(&self) -> impl Iterator<Item = &Reward> {
+        self.rewards
+            .iter()
+            .filter(|r| r.status == super::rewards::RewardStatus::Issued)
+    }
+
     /// The next `count` requests matching `METHOD /path` prefix answer `status`.
     pub fn inject_failure(&mut self, method: &str, path_prefix: &str, status: u16, count: usize) {
         self.injected
@@ -122,8 +132,8 @@ impl State {
             enrolled: count(|p| p.referred_by.is_none()),
             referred: count(|p| p.referred_by.is_some()),
             qualified: count(|p| p.status == ParticipantStatus::Qualified),
-            rewards_issued: self.rewards.len(),
-            rewards_value: self.rewards.iter().map(|r| u64::from(r.amount)).sum(),
+            rewards_issued: self.issued_rewards().count(),
+            rewards_value: self.issued_rewards().map(|r| u64::from(r.amount)).sum(),
             rewards_issued_twice: self.double_rewards.len(),
             crm_links_written: self
                 .contacts

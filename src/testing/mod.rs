@@ -88,7 +88,11 @@ pub struct Prepared {
 }
 
 /// Reads a test file and its scenario; every problem of either, positioned.
-pub fn prepare(file: &Path) -> Result<Prepared, Vec<(Diagnostic, Option<String>)>> {
+/// `apps`: the `--apps` folder, when given (else `apps/` near the scenario).
+pub fn prepare(
+    file: &Path,
+    apps: Option<&Path>,
+) -> Result<Prepared, Vec<(Diagnostic, Option<String>)>> {
     let with = |ds: Vec<Diagnostic>, source: Option<&str>| {
         ds.into_iter()
             .map(|d| (d, source.map(str::to_owned)))
@@ -117,7 +121,10 @@ pub fn prepare(file: &Path) -> Result<Prepared, Vec<(Diagnostic, Option<String>)
         out
     })?;
     let source = scenario.source.clone();
-    let plan = crate::plan::compile(&scenario).map_err(|ds| with(ds, Some(&scenario.source)))?;
+    let dir = scenario.file.parent().unwrap_or(std::path::Path::new("."));
+    let (apps, _) = crate::catalog::apps_for(dir, apps);
+    let plan = crate::plan::compile_with(&scenario, &apps)
+        .map_err(|ds| with(ds, Some(&scenario.source)))?;
     problems.extend(check_against(&loaded, &plan));
     if !problems.is_empty() {
         problems.sort_by_key(|d| d.position);
@@ -144,13 +151,7 @@ pub async fn run_file(prepared: &Prepared, filter: Option<&str>) -> FileResult {
             continue;
         }
         let started = Instant::now();
-        let outcome = run::run_case(
-            &prepared.plan,
-            &prepared.source,
-            &prepared.loaded.test,
-            case,
-        )
-        .await;
+        let outcome = run::run_case(&prepared.plan, &prepared.loaded.test, case).await;
         let failures = expect::check(index, case, &outcome)
             .into_iter()
             .map(|f| prepared.loaded.diagnostic(&f.path, f.message).to_string())

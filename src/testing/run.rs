@@ -58,7 +58,7 @@ pub fn step_id(path: &str) -> &str {
     last.split('#').next().unwrap_or(last)
 }
 
-pub async fn run_case(plan: &Plan, source: &str, file: &TestFile, case: &TestCase) -> CaseOutcome {
+pub async fn run_case(plan: &Plan, file: &TestFile, case: &TestCase) -> CaseOutcome {
     let start: DateTime<Utc> = case
         .now
         .unwrap_or_else(|| DEFAULT_NOW.parse().expect("a valid default time"));
@@ -112,7 +112,7 @@ pub async fn run_case(plan: &Plan, source: &str, file: &TestFile, case: &TestCas
             return outcome_error(e);
         }
     }
-    let execution = match runner.start(plan, source, request, &NoJournal, None).await {
+    let execution = match runner.start(plan, request, &NoJournal, None).await {
         Ok(execution) => execution,
         Err(e) => return outcome_error(e),
     };

@@ -15,11 +15,10 @@ use serde_json::json;
 use wiremock::matchers::path;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-fn compile(yaml: &str) -> (Plan, String) {
+fn compile(yaml: &str) -> Plan {
     let loaded = scenarist::load::load_str(Path::new("test.yaml"), yaml.to_owned())
         .unwrap_or_else(|f| panic!("{:?}", f.diagnostics));
-    let plan = scenarist::plan::compile(&loaded).unwrap_or_else(|d| panic!("{d:?}"));
-    (plan, yaml.to_owned())
+    scenarist::plan::compile(&loaded).unwrap_or_else(|d| panic!("{d:?}"))
 }
 
 /// One clock per test function (tests run in parallel): a static per test.
@@ -85,7 +84,7 @@ async fn break_keeps_the_execution_incomplete_and_retries_it_on_schedule() {
         .with_priority(2)
         .mount(&server)
         .await;
-    let (plan, source) = compile(&format!(
+    let plan = compile(&format!(
         r#"name: qualify
 settings:
   retry_incomplete: [1m, 10m]
@@ -104,7 +103,7 @@ steps:
     let runner = runner(store.clone(), BREAK_CLOCK::now);
 
     let first = runner
-        .start(&plan, &source, request(json!({})), &NoJournal, None)
+        .start(&plan, request(json!({})), &NoJournal, None)
         .await
         .unwrap();
     assert_eq!(first.status, ExecutionStatus::Incomplete);
@@ -169,7 +168,7 @@ clock!(EXHAUST_CLOCK);
 async fn after_the_last_scheduled_retry_an_incomplete_execution_waits_for_a_person() {
     let start = now_in_micros();
     EXHAUST_CLOCK::set(start);
-    let (plan, source) = compile(
+    let plan = compile(
         r#"name: stuck
 settings: { retry_incomplete: [5m] }
 steps:
@@ -181,7 +180,7 @@ steps:
     let store: Arc<dyn Store> = store::open("memory").unwrap();
     let runner = runner(store, EXHAUST_CLOCK::now);
     let first = runner
-        .start(&plan, &source, request(json!({})), &NoJournal, None)
+        .start(&plan, request(json!({})), &NoJournal, None)
         .await
         .unwrap();
     let id = first.execution_id;
@@ -207,7 +206,7 @@ clock!(DATA_CLOCK);
 async fn store_steps_get_put_increment_delete_and_expire() {
     let start = now_in_micros();
     DATA_CLOCK::set(start);
-    let (plan, source) = compile(
+    let plan = compile(
         r#"name: data
 steps:
   - id: before
@@ -230,7 +229,7 @@ steps:
     let runner = runner(store, DATA_CLOCK::now);
     let body = json!({ "referral": "r-1", "at": "2026-11-01" });
     let run = runner
-        .start(&plan, &source, request(body.clone()), &NoJournal, None)
+        .start(&plan, request(body.clone()), &NoJournal, None)
         .await
         .unwrap();
     assert_eq!(run.status, ExecutionStatus::Succeeded, "{:?}", run.error);
@@ -248,7 +247,7 @@ steps:
     );
 
     // Within the hour the key is there; after it, it has expired.
-    let (reader, reader_source) = compile(
+    let reader = compile(
         r#"name: reader
 steps:
   - id: read
@@ -257,13 +256,7 @@ steps:
     );
     DATA_CLOCK::set(start + Duration::minutes(59));
     let within = runner
-        .start(
-            &reader,
-            &reader_source,
-            request(json!({})),
-            &NoJournal,
-            None,
-        )
+        .start(&reader, request(json!({})), &NoJournal, None)
         .await
         .unwrap();
     assert_eq!(
@@ -272,13 +265,7 @@ steps:
     );
     DATA_CLOCK::set(start + Duration::minutes(61));
     let after = runner
-        .start(
-            &reader,
-            &reader_source,
-            request(json!({})),
-            &NoJournal,
-            None,
-        )
+        .start(&reader, request(json!({})), &NoJournal, None)
         .await
         .unwrap();
     assert_eq!(after.step("read").unwrap().output, json!(null));
@@ -286,7 +273,7 @@ steps:
 
 #[tokio::test]
 async fn incrementing_text_is_a_step_error() {
-    let (plan, source) = compile(
+    let plan = compile(
         r#"name: bad-counter
 steps:
   - id: put
@@ -298,7 +285,7 @@ steps:
     let store: Arc<dyn Store> = store::open("memory").unwrap();
     let runner = Runner::new(Engine::new(), store, HashMap::new());
     let run = runner
-        .start(&plan, &source, request(json!({})), &NoJournal, None)
+        .start(&plan, request(json!({})), &NoJournal, None)
         .await
         .unwrap();
     assert_eq!(run.status, ExecutionStatus::Failed);
@@ -308,10 +295,10 @@ steps:
 
 #[tokio::test]
 async fn prune_deletes_old_finished_executions_and_keeps_incomplete_ones() {
-    let (ok, ok_source) = compile("name: ok\nsteps:\n  - id: a\n    set: { x: 1 }\n");
-    let (kept, kept_source) =
+    let ok = compile("name: ok\nsteps:\n  - id: a\n    set: { x: 1 }\n");
+    let kept =
         compile("name: kept\nsettings: { history: 90d }\nsteps:\n  - id: a\n    set: { x: 1 }\n");
-    let (stuck, stuck_source) =
+    let stuck =
         compile("name: stuck\nsteps:\n  - id: a\n    on_error: break\n    fail: { message: no }\n");
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("s.db").display());
@@ -319,16 +306,16 @@ async fn prune_deletes_old_finished_executions_and_keeps_incomplete_ones() {
     let runner = Runner::new(Engine::new(), store.clone(), HashMap::new());
     for _ in 0..3 {
         runner
-            .start(&ok, &ok_source, request(json!({})), &NoJournal, None)
+            .start(&ok, request(json!({})), &NoJournal, None)
             .await
             .unwrap();
     }
     runner
-        .start(&kept, &kept_source, request(json!({})), &NoJournal, None)
+        .start(&kept, request(json!({})), &NoJournal, None)
         .await
         .unwrap();
     runner
-        .start(&stuck, &stuck_source, request(json!({})), &NoJournal, None)
+        .start(&stuck, request(json!({})), &NoJournal, None)
         .await
         .unwrap();
     let all = |store: Arc<dyn Store>| async move {
@@ -359,7 +346,7 @@ async fn prune_deletes_old_finished_executions_and_keeps_incomplete_ones() {
 
 #[tokio::test]
 async fn a_resumed_execution_never_counts_twice() {
-    let (plan, source) = compile(
+    let plan = compile(
         r#"name: count-once
 steps:
   - id: count
@@ -369,13 +356,13 @@ steps:
     fail: { message: "the referral engine is down" }
 "#,
     );
-    let (reader, reader_source) = compile(
+    let reader = compile(
         "name: reader\nsteps:\n  - id: read\n    store: { name: counters, get: rewards }\n",
     );
     let store: Arc<dyn Store> = store::open("memory").unwrap();
     let runner = Runner::new(Engine::new(), store, HashMap::new());
     let first = runner
-        .start(&plan, &source, request(json!({})), &NoJournal, None)
+        .start(&plan, request(json!({})), &NoJournal, None)
         .await
         .unwrap();
     for _ in 0..3 {
@@ -384,13 +371,7 @@ steps:
         assert_eq!(again.step("count").unwrap().output, json!(1));
     }
     let read = runner
-        .start(
-            &reader,
-            &reader_source,
-            request(json!({})),
-            &NoJournal,
-            None,
-        )
+        .start(&reader, request(json!({})), &NoJournal, None)
         .await
         .unwrap();
     assert_eq!(read.step("read").unwrap().output, json!(1));

@@ -1,5 +1,6 @@
 //! Integration tests: the real `scenarist` binary against real local HTTP servers.
 
+mod apps;
 mod browser;
 mod cluster;
 mod daemon;

@@ -294,11 +294,10 @@ fn request(body: Value) -> RunRequest {
 async fn start_waiting(
     runner: &Runner,
     plan: &scenarist::plan::Plan,
-    source: &str,
     body: Value,
 ) -> scenarist::engine::Execution {
     runner
-        .start(plan, source, request(body), &NoJournal, None)
+        .start(plan, request(body), &NoJournal, None)
         .await
         .unwrap()
 }
@@ -320,13 +319,7 @@ async fn an_unanswered_approval_times_out_as_configured() {
             .replace("name: reward", &format!("name: reward-{on_timeout}"));
         let plan = compile(&yaml);
         let before = rewards_sent(&server).await;
-        let first = start_waiting(
-            &runner,
-            &plan,
-            &yaml,
-            json!({ "email": "e@x.io", "amount": 5 }),
-        )
-        .await;
+        let first = start_waiting(&runner, &plan, json!({ "email": "e@x.io", "amount": 5 })).await;
         assert_eq!(first.status, ExecutionStatus::Waiting);
         let id = first.execution_id;
         assert_eq!(
@@ -392,7 +385,7 @@ steps:
     let plan = compile(yaml);
     let store: Arc<dyn Store> = store::open("memory").unwrap();
     let runner = Runner::new(Engine::new(), store.clone(), HashMap::new()).with_clock(now);
-    let first = start_waiting(&runner, &plan, yaml, json!({ "email": "f@x.io" })).await;
+    let first = start_waiting(&runner, &plan, json!({ "email": "f@x.io" })).await;
     assert_eq!(first.status, ExecutionStatus::Waiting);
     assert_eq!(first.wake_at, Some(start + Duration::minutes(10)));
     assert_eq!(first.step("referred").unwrap().output["recorded"], true);
@@ -561,13 +554,7 @@ async fn a_decision_kept_before_a_crash_is_carried_out_by_resume() {
     let runner = Runner::new(Engine::new(), store, HashMap::new()).with_clock(now);
     let yaml = reward_scenario(&server.uri(), "");
     let plan = compile(&yaml);
-    let first = start_waiting(
-        &runner,
-        &plan,
-        &yaml,
-        json!({ "email": "g@x.io", "amount": 3 }),
-    )
-    .await;
+    let first = start_waiting(&runner, &plan, json!({ "email": "g@x.io", "amount": 3 })).await;
     let id = first.execution_id;
     // The decision is kept; the process deciding it dies before going on.
     runner

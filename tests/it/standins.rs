@@ -141,7 +141,7 @@ async fn qualifying_issues_one_reward_and_a_second_qualification_is_counted() {
     assert_eq!(bodies[0]["data"]["status"], "qualified");
     assert_eq!(
         bodies[1],
-        json!({"event": "reward_issued", "data": {"referrer": "ann@acme.example", "referral": "lee@bigco.example", "amount": 50}})
+        json!({"event": "reward_issued", "data": {"id": "r-1", "referrer": "ann@acme.example", "referral": "lee@bigco.example", "amount": 50, "status": "issued"}})
     );
 
     let (status, _) = call("PUT", url, Some(REFERRAL_TOKEN), body).await;

@@ -1,0 +1,159 @@
+//! `scenarist apps`: the apps scenarios can use, and one app's actions with
+//! their inputs (from each action's schema), method and path.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Args;
+use scenarist::catalog::apps_for;
+use scenarist::diagnostic::did_you_mean;
+use scenarist::plan::app::AppPlan;
+use serde_json::Value;
+
+use super::{EXIT_FAILED, EXIT_INVALID};
+
+#[derive(Args)]
+pub struct AppsArgs {
+    /// `show NAME`: one app's actions and their inputs.
+    #[arg(value_name = "show NAME", num_args = 0..=2)]
+    words: Vec<String>,
+    /// The scenarios' folder whose `apps/` (inside and beside it) are read.
+    #[arg(long, default_value = "scenarios")]
+    dir: PathBuf,
+}
+
+pub fn apps(args: AppsArgs) -> anyhow::Result<ExitCode> {
+    let (apps, problems) = apps_for(&args.dir, super::apps_dir().as_deref());
+    for file in &problems {
+        for diagnostic in &file.diagnostics {
+            eprintln!("{}\n", diagnostic.render(file.source.as_deref()));
+        }
+    }
+    match args.words.as_slice() {
+        [] => {
+            let mut rows = vec![[
+                "APP".to_owned(),
+                "ACTIONS".to_owned(),
+                "FROM".to_owned(),
+                "DESCRIPTION".to_owned(),
+            ]];
+            for app in apps.values() {
+                rows.push([
+                    app.name.clone(),
+                    app.actions.keys().cloned().collect::<Vec<_>>().join(" "),
+                    from(app),
+                    app.description.clone().unwrap_or_default(),
+                ]);
+            }
+            print_table(&rows);
+        }
+        [show, name] if show == "show" => {
+            let Some(app) = apps.get(name) else {
+                let hint = did_you_mean(name, apps.keys().map(String::as_str))
+                    .map(|s| format!("; did you mean `{s}`?"))
+                    .unwrap_or_default();
+                eprintln!("error: no app `{name}`{hint}");
+                return Ok(ExitCode::from(EXIT_FAILED));
+            };
+            show_app(app);
+        }
+        _ => {
+            eprintln!("usage: scenarist apps [show NAME]");
+            return Ok(ExitCode::from(EXIT_INVALID));
+        }
+    }
+    Ok(if problems.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_FAILED)
+    })
+}
+
+fn from(app: &AppPlan) -> String {
+    if app.builtin {
+        "built-in".to_owned()
+    } else {
+        app.file.display().to_string()
+    }
+}
+
+fn show_app(app: &AppPlan) {
+    println!("{} ({})", app.name, from(app));
+    if let Some(description) = &app.description {
+        println!("{description}");
+    }
+    if !app.env.is_empty() {
+        let env: Vec<String> = app
+            .env
+            .iter()
+            .map(|e| format!("{}{}", e.name, if e.secret { " (secret)" } else { "" }))
+            .collect();
+        println!("env: {}", env.join(", "));
+    }
+    if let Some(rate) = app.rate_limit {
+        println!("rate limit: {rate}");
+    }
+    for (name, action) in &app.actions {
+        println!();
+        println!(
+            "{}.{name}  {} {}",
+            app.name,
+            action.method.as_str(),
+            action.path_text
+        );
+        if let Some(description) = &action.description {
+            println!("  {description}");
+        }
+        let required: Vec<&str> = action
+            .schema
+            .get("required")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        let properties = action.schema.get("properties").and_then(Value::as_object);
+        for (field, schema) in properties.into_iter().flatten() {
+            let kind = match schema.get("type") {
+                Some(Value::String(t)) => t.clone(),
+                Some(Value::Array(ts)) => ts
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join(" | "),
+                _ => "any".to_owned(),
+            };
+            let mut notes = Vec::new();
+            if required.contains(&field.as_str()) {
+                notes.push("required".to_owned());
+            }
+            if let Some(default) = schema.get("default") {
+                notes.push(format!("default {default}"));
+            }
+            let notes = if notes.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", notes.join(", "))
+            };
+            println!("  with.{field}: {kind}{notes}");
+        }
+    }
+}
+
+fn print_table(rows: &[[String; 4]]) {
+    let widths: Vec<usize> = (0..3)
+        .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
+        .collect();
+    for row in rows {
+        println!(
+            "{:w0$}  {:w1$}  {:w2$}  {}",
+            row[0],
+            row[1],
+            row[2],
+            row[3],
+            w0 = widths[0],
+            w1 = widths[1],
+            w2 = widths[2]
+        );
+    }
+}
