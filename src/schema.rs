@@ -51,3 +51,26 @@ pub fn test_schema_text() -> String {
     text.push('\n');
     text
 }
+
+/// The schema of app files (`apps/NAME.yaml`, `scenarist schema --app`).
+pub fn app_schema() -> serde_json::Value {
+    let mut schema =
+        serde_json::to_value(schemars::schema_for!(crate::model::App)).expect("schemas serialize");
+    if let Some(root) = schema.as_object_mut() {
+        root.insert(
+            "$id".to_owned(),
+            "https://scenarist.dev/schemas/app.schema.json".into(),
+        );
+        root.insert(
+            "description".to_owned(),
+            "A scenarist app: env, a connection and actions with typed inputs, used by `uses: APP.ACTION` steps.".into(),
+        );
+    }
+    schema
+}
+
+pub fn app_schema_text() -> String {
+    let mut text = serde_json::to_string_pretty(&app_schema()).expect("schemas serialize");
+    text.push('\n');
+    text
+}

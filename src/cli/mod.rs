@@ -65,11 +65,14 @@ enum Command {
         #[arg(long, value_enum, default_value_t = GraphFormatArg::Mermaid)]
         format: GraphFormatArg,
     },
-    /// Print the JSON Schema of the scenario language (or, with --tests, of test files).
+    /// Print the JSON Schema of the scenario language (or of test files, or of app files).
     Schema {
         /// The schema of scenario test files (`NAME.test.yaml`).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "app")]
         tests: bool,
+        /// The schema of app files (`apps/NAME.yaml`).
+        #[arg(long)]
+        app: bool,
     },
     /// Play the whole referral flow offline against local stand-ins.
     Demo(demo::DemoArgs),
@@ -145,10 +148,11 @@ pub fn main() -> ExitCode {
         Command::Run(args) => run::run(args),
         Command::Test(args) => test::test(args),
         Command::Graph { file, format } => graph(file, format),
-        Command::Schema { tests } => {
-            match tests {
-                true => print!("{}", scenarist::schema::test_schema_text()),
-                false => print!("{}", scenarist::schema::scenario_schema_text()),
+        Command::Schema { tests, app } => {
+            match (tests, app) {
+                (true, _) => print!("{}", scenarist::schema::test_schema_text()),
+                (_, true) => print!("{}", scenarist::schema::app_schema_text()),
+                _ => print!("{}", scenarist::schema::scenario_schema_text()),
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -157,6 +157,14 @@ async fn the_committed_schema_is_current() {
         committed == out.stdout,
         "schemas/scenario-test.schema.json is stale: run `cargo run -- schema --tests > schemas/scenario-test.schema.json`"
     );
+    let out = Scenarist::new().args(["schema", "--app"]).run().await;
+    assert_eq!(out.code, 0);
+    let committed =
+        std::fs::read_to_string(root().join("schemas/app.schema.json")).unwrap_or_default();
+    assert!(
+        committed == out.stdout,
+        "schemas/app.schema.json is stale: run `cargo run -- schema --app > schemas/app.schema.json`"
+    );
 }
 
 #[tokio::test]
