@@ -15,7 +15,7 @@ mod review;
 mod scenarios;
 mod schedule;
 mod throttle;
-mod webhook;
+pub(crate) mod webhook;
 mod workers;
 
 use std::net::SocketAddr;
