@@ -8,6 +8,8 @@ pub mod catalog;
 pub mod daemon;
 pub mod diagnostic;
 pub mod engine;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod graph;
 pub mod load;
 pub mod model;

@@ -17,7 +17,7 @@ mod scenarios;
 mod schedule;
 pub mod signature;
 mod throttle;
-mod webhook;
+pub(crate) mod webhook;
 mod workers;
 
 use std::net::SocketAddr;

@@ -86,17 +86,13 @@ async fn answer(
             return problem(StatusCode::UNAUTHORIZED, why);
         }
     }
-    let parsed: Value = if body.iter().all(u8::is_ascii_whitespace) {
-        Value::Object(Map::new())
-    } else {
-        match serde_json::from_slice(&body) {
-            Ok(value) => value,
-            Err(e) => {
-                return problem(
-                    StatusCode::BAD_REQUEST,
-                    format!("the body is not JSON: {e}"),
-                )
-            }
+    let parsed = match parse_body(&body) {
+        Ok(value) => value,
+        Err(e) => {
+            return problem(
+                StatusCode::BAD_REQUEST,
+                format!("the body is not JSON: {e}"),
+            )
         }
     };
     let violations = served.plan.input_violations(&parsed);
@@ -361,8 +357,17 @@ fn authenticate(
         .map_err(|e| e.to_string())
 }
 
+/// The body as JSON; an empty (or all-whitespace) body is an empty object.
+pub(crate) fn parse_body(body: &[u8]) -> Result<Value, serde_json::Error> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        Ok(Value::Object(Map::new()))
+    } else {
+        serde_json::from_slice(body)
+    }
+}
+
 /// The request headers a scenario may read, without the credentials.
-fn kept_headers(headers: &HeaderMap, auth: Option<&WebhookAuthPlan>) -> Value {
+pub(crate) fn kept_headers(headers: &HeaderMap, auth: Option<&WebhookAuthPlan>) -> Value {
     let credentials: Vec<String> = match auth {
         None => Vec::new(),
         Some(
@@ -388,7 +393,8 @@ fn kept_headers(headers: &HeaderMap, auth: Option<&WebhookAuthPlan>) -> Value {
     Value::Object(out)
 }
 
-fn query_map(query: Option<&str>) -> Value {
+/// The query string as a map of decoded names to decoded values (the last one wins).
+pub(crate) fn query_map(query: Option<&str>) -> Value {
     let mut out = Map::new();
     if let Some(query) = query {
         for pair in query.split('&').filter(|p| !p.is_empty()) {

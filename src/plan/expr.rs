@@ -226,6 +226,12 @@ fn compile_string(text: &str) -> Result<Expr, String> {
         }
         return Ok(Expr::Literal(Value::String(text.to_owned())));
     }
+    if text.len() > MAX_TEMPLATE_BYTES {
+        return Err(format!(
+            "the template is {} bytes; a template is limited to {MAX_TEMPLATE_BYTES} bytes (split it into several values)",
+            text.len()
+        ));
+    }
     let template = compile_template(text)?;
     if let Some(inner) = single_expression(text) {
         if let Some(path) = ContextPath::parse(inner) {
@@ -246,6 +252,11 @@ fn compile_string(text: &str) -> Result<Expr, String> {
         source: text.to_owned(),
     })))
 }
+
+/// The longest template compiled. Handlebars finds the line of each token by
+/// reading the template again from its start, so compiling takes time in the
+/// square of the length: a 1 MiB template would hold `validate` for minutes.
+pub const MAX_TEMPLATE_BYTES: usize = 16 * 1024;
 
 fn compile_template(text: &str) -> Result<Template, String> {
     check_unclosed(text)?;
@@ -511,8 +522,41 @@ fn kind_of(value: &Value) -> &'static str {
     }
 }
 
+/// The deepest nesting of brackets and parentheses a JSONPath query may have.
+/// The parser backtracks at every level, so its time multiplies with each one:
+/// seven levels of `value(none_of(((... [?` (150 bytes) took over a minute.
+pub const MAX_JSONPATH_NESTING: usize = 10;
+
+/// How deep brackets and parentheses nest in `text`, outside quoted names.
+fn nesting(text: &str) -> usize {
+    let (mut depth, mut deepest, mut quote, mut escaped) = (0usize, 0, None, false);
+    for c in text.chars() {
+        match quote {
+            Some(_) if escaped => escaped = false,
+            Some(_) if c == '\\' => escaped = true,
+            Some(q) if c == q => quote = None,
+            Some(_) => {}
+            None => match c {
+                '\'' | '"' => quote = Some(c),
+                '[' | '(' => {
+                    depth += 1;
+                    deepest = deepest.max(depth);
+                }
+                ']' | ')' => depth = depth.saturating_sub(1),
+                _ => {}
+            },
+        }
+    }
+    deepest
+}
+
 impl JsonPathQuery {
     fn compile(text: &str) -> Result<JsonPathQuery, String> {
+        if nesting(text) > MAX_JSONPATH_NESTING {
+            return Err(format!(
+                "invalid JSONPath `{text}`: brackets and parentheses nest more than {MAX_JSONPATH_NESTING} deep"
+            ));
+        }
         let query = jsonpath_rust::parser::parse_json_path(text)
             .map_err(|e| format!("invalid JSONPath `{text}`: {}", one_line(&e.to_string())))?;
         let definite = query
@@ -599,6 +643,33 @@ mod tests {
     fn eval(source: Value, data: Value) -> Result<Value, EvalError> {
         let expr = Expr::compile(&source).map_err(|e| EvalError(format!("{e:?}")))?;
         expr.eval(&Context::from(data))
+    }
+
+    #[test]
+    fn a_deeply_nested_jsonpath_is_refused_before_it_is_parsed() {
+        // Found by the jsonpath fuzz target (a timeout): the parser's time
+        // multiplies with each level, and seven of these took over a minute.
+        let deep = format!("$.a[?{}@.c", "value(none_of((($.b[?".repeat(7));
+        let err = Expr::compile_str(&deep).expect_err("too deep");
+        assert!(err.contains("nest more than 10 deep"), "{err}");
+        let fine = "$.trigger.body.items[?(@.price > 5 && @.name == 'a(b[c')].sku";
+        assert!(Expr::compile_str(fine).is_ok());
+        assert_eq!(nesting("$['a[(']"), 1);
+    }
+
+    #[test]
+    fn a_long_template_is_refused_before_handlebars_compiles_it() {
+        // Found by a hand-written input to the template fuzz target: 3,000
+        // nested `if` blocks (48 KB) took 7 s to compile, and the time grows
+        // with the square of the length.
+        let long = format!("{}x{}", "{{#if a}}".repeat(3000), "{{/if}}".repeat(3000));
+        let err = Expr::compile_str(&long).expect_err("too long");
+        assert!(
+            err.contains("a template is limited to 16384 bytes"),
+            "{err}"
+        );
+        let fits = format!("{}x{}", "{{#if a}}".repeat(500), "{{/if}}".repeat(500));
+        assert!(Expr::compile_str(&fits).is_ok());
     }
 
     #[test]

@@ -36,6 +36,11 @@ pub fn register(registry: &mut Handlebars<'static>) {
     }
 }
 
+/// The longest text a helper may give. One call gives at most a few times its
+/// arguments' length, but calls nest: each `json` of a `json` doubles the text,
+/// so 32 nested calls in a 300-byte template would ask for 4 GiB.
+pub const MAX_RESULT_BYTES: usize = 16 * 1024 * 1024;
+
 type Args<'a> = &'a [Value];
 type Out = Result<Value, String>;
 
@@ -98,7 +103,9 @@ const SPECS: &[Spec] = &[
         let items = at(a, 0).as_array();
         let items = items.ok_or_else(|| format!("expected an array, got {}", show(at(a, 0))))?;
         let sep = if at(a, 1).is_null() { ",".to_string() } else { text(at(a, 1)) };
-        Ok(items.iter().map(text).collect::<Vec<_>>().join(&sep).into())
+        let texts: Vec<String> = items.iter().map(text).collect();
+        fits(texts.iter().map(String::len).sum::<usize>().saturating_add(sep.len().saturating_mul(texts.len())))?;
+        Ok(texts.join(&sep).into())
     }),
     spec("split", 2, 2, |a| {
         let (s, sep) = (text(at(a, 0)), text(at(a, 1)));
@@ -111,7 +118,10 @@ const SPECS: &[Spec] = &[
     spec("replace", 3, 3, |a| {
         let from = text(at(a, 1));
         if from.is_empty() { return Err("the text to replace must not be empty".into()); }
-        Ok(text(at(a, 0)).replace(&from, &text(at(a, 2))).into())
+        let (s, to) = (text(at(a, 0)), text(at(a, 2)));
+        let count = s.matches(from.as_str()).count();
+        fits((s.len() - count * from.len()).saturating_add(count.saturating_mul(to.len())))?;
+        Ok(s.replace(&from, &to).into())
     }),
     spec("now", 0, 1, |a| match at(a, 0) {
         Value::Null => Ok(Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true).into()),
@@ -155,7 +165,9 @@ impl HelperFn {
         self.0
             .check_arity(args.len())
             .map_err(|m| format!("helper `{name}`: {m}"))?;
-        (self.0.f)(args).map_err(|m| format!("helper `{name}`: {m}"))
+        self.0
+            .apply(args)
+            .map_err(|m| format!("helper `{name}`: {m}"))
     }
 }
 
@@ -181,7 +193,17 @@ impl Spec {
         // A missing path (`is_value_missing()`) reads as null here, even in strict mode.
         let args: Vec<Value> = h.params().iter().map(|p| p.value().clone()).collect();
         self.check_arity(args.len()).map_err(fail)?;
-        (self.f)(&args).map_err(fail)
+        self.apply(&args).map_err(fail)
+    }
+
+    /// The helper's function, refusing a text longer than [`MAX_RESULT_BYTES`]
+    /// (the helpers that could ask for far more check before building it).
+    fn apply(&self, args: Args) -> Out {
+        let result = (self.f)(args)?;
+        if let Value::String(s) = &result {
+            fits(s.len())?;
+        }
+        Ok(result)
     }
 }
 
@@ -232,6 +254,15 @@ impl HelperDef for Spec {
         };
         branch.map_or(Ok(()), |t| t.render(r, ctx, rc, out))
     }
+}
+
+fn fits(len: usize) -> Result<(), String> {
+    if len > MAX_RESULT_BYTES {
+        return Err(format!(
+            "the result would be {len} bytes, more than the {MAX_RESULT_BYTES} a helper may give"
+        ));
+    }
+    Ok(())
 }
 
 fn at(a: &[Value], i: usize) -> &Value {
@@ -492,6 +523,39 @@ mod tests {
             let err = render(tpl).expect_err(tpl);
             assert!(err.contains(want), "template {tpl}: {err}");
         }
+    }
+
+    #[test]
+    fn results_are_bounded_however_deep_the_calls_nest() {
+        // Found by a hand-written input to the template fuzz target: each
+        // nested `json` doubles the text, so this 40-level template asked for
+        // terabytes before the limit.
+        let nested = format!("{{{{ json {}1{} }}}}", "(json ".repeat(40), ")".repeat(40));
+        let err = render(&nested).expect_err("too long");
+        assert!(err.contains("helper `json`: the result would be"), "{err}");
+        let big = "a".repeat(MAX_RESULT_BYTES / 2);
+        let data = json!({ "big": big, "many": vec![big.as_str(); 3] });
+        let cases = [
+            (
+                "{{ replace big \"a\" \"aaa\" }}",
+                "helper `replace`: the result would be",
+            ),
+            ("{{ join many \"\" }}", "helper `join`: the result would be"),
+            (
+                "{{ concat big big big }}",
+                "helper `concat`: the result would be",
+            ),
+        ];
+        for (tpl, want) in cases {
+            let err = hb().render_template(tpl, &data).expect_err(tpl).to_string();
+            assert!(err.contains(want), "template {tpl}: {err}");
+        }
+        let native = HelperFn::find("json").expect("json");
+        assert!(native.call(&[Value::String(big.repeat(3))]).is_err());
+        assert_eq!(
+            render("{{ replace \"abc\" \"b\" \"xyz\" }}").as_deref(),
+            Ok("axyzc")
+        );
     }
 
     #[test]

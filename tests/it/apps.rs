@@ -56,6 +56,7 @@ steps:
   - id: add
     uses: crm.create_contact
     with: { email: "{{ trigger.body.email }}" }
+    connection: { headers: { X-Request-Source: "ops-{{ trigger.body.team }}" }, timeout: 5s }
   - id: noted
     set: { contact: "{{ steps.add.id }}" }
 "#;
@@ -78,6 +79,7 @@ async fn a_local_app_sends_exactly_the_request_it_describes() {
     Mock::given(method("POST"))
         .and(path("/v1/contacts"))
         .and(header("x-api-key", "crm-key-1234"))
+        .and(header("x-request-source", "ops-growth"))
         .and(body_json(
             json!({ "email": "ana@example.com", "tags": [], "source": "scenarist" }),
         ))
@@ -98,7 +100,7 @@ async fn a_local_app_sends_exactly_the_request_it_describes() {
     let out = run(
         &dir.path().join("scenarios/add-contact.yaml"),
         &env,
-        json!({ "email": "ana@example.com" }),
+        json!({ "email": "ana@example.com", "team": "growth" }),
     )
     .await;
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
