@@ -45,7 +45,7 @@ pub fn apps(args: AppsArgs) -> anyhow::Result<ExitCode> {
                     app.description.clone().unwrap_or_default(),
                 ]);
             }
-            print_table(&rows);
+            super::print_columns(&rows);
         }
         [show, name] if show == "show" => {
             let Some(app) = apps.get(name) else {
@@ -137,23 +137,5 @@ fn show_app(app: &AppPlan) {
             };
             println!("  with.{field}: {kind}{notes}");
         }
-    }
-}
-
-fn print_table(rows: &[[String; 4]]) {
-    let widths: Vec<usize> = (0..3)
-        .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
-        .collect();
-    for row in rows {
-        println!(
-            "{:w0$}  {:w1$}  {:w2$}  {}",
-            row[0],
-            row[1],
-            row[2],
-            row[3],
-            w0 = widths[0],
-            w1 = widths[1],
-            w2 = widths[2]
-        );
     }
 }

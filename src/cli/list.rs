@@ -44,21 +44,7 @@ pub fn list(dir: Option<PathBuf>) -> anyhow::Result<ExitCode> {
             steps.to_string(),
         ]);
     }
-    let widths: Vec<usize> = (0..4)
-        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
-        .collect();
-    for row in &rows {
-        println!(
-            "{:<w0$}  {:<w1$}  {:<w2$}  {}",
-            row[0],
-            row[1],
-            row[2],
-            row[3],
-            w0 = widths[0],
-            w1 = widths[1],
-            w2 = widths[2]
-        );
-    }
+    super::print_columns(&rows);
     for file in &catalog.problems {
         eprintln!(
             "{}: invalid ({} problem{}); run `scenarist validate {}`",

@@ -128,6 +128,23 @@ enum GraphFormatArg {
     Svg,
 }
 
+/// Prints rows as aligned columns (the last one unpadded), to stdout.
+pub fn print_columns<const N: usize>(rows: &[[String; N]]) {
+    let widths: Vec<usize> = (0..N.saturating_sub(1))
+        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+        .collect();
+    for row in rows {
+        let mut line = String::new();
+        for (c, cell) in row.iter().enumerate() {
+            match widths.get(c) {
+                Some(width) => line.push_str(&format!("{cell:<width$}  ")),
+                None => line.push_str(cell),
+            }
+        }
+        println!("{}", line.trim_end());
+    }
+}
+
 pub const EXIT_FAILED: u8 = 1;
 pub const EXIT_INVALID: u8 = 2;
 

@@ -75,14 +75,7 @@ pub fn verify(
                 .ok_or_else(|| Refusal::WrongToken(header.to_owned()))
         }
         Check::Hmac { header, prefix } => {
-            let given = header_text(headers, &[header])?;
-            let hex = given
-                .strip_prefix(prefix)
-                .ok_or_else(|| Refusal::Malformed {
-                    header: header.to_owned(),
-                    why: format!("it does not start with `{prefix}`"),
-                })?;
-            let candidate = decode_hex(hex.trim()).ok_or_else(|| malformed(header, "not hex"))?;
+            let candidate = hex_after(headers, header, prefix)?;
             match_any(secrets, &[body], &[candidate], raw_key)
         }
         Check::Signed { scheme, tolerance } => match scheme {
@@ -91,24 +84,14 @@ pub fn verify(
                 standard_webhooks(secrets, headers, body, now, tolerance)
             }
             SignatureScheme::Github => {
-                let header = "x-hub-signature-256";
-                let given = header_text(headers, &[header])?;
-                let hex = given
-                    .strip_prefix("sha256=")
-                    .ok_or_else(|| malformed(header, "it does not start with `sha256=`"))?;
-                let candidate = decode_hex(hex).ok_or_else(|| malformed(header, "not hex"))?;
+                let candidate = hex_after(headers, "x-hub-signature-256", "sha256=")?;
                 match_any(secrets, &[body], &[candidate], raw_key)
             }
             SignatureScheme::Slack => {
                 let stamp_header = "x-slack-request-timestamp";
                 let stamp = header_text(headers, &[stamp_header])?;
                 let at = timestamp(stamp_header, stamp)?;
-                let header = "x-slack-signature";
-                let given = header_text(headers, &[header])?;
-                let hex = given
-                    .strip_prefix("v0=")
-                    .ok_or_else(|| malformed(header, "it does not start with `v0=`"))?;
-                let candidate = decode_hex(hex).ok_or_else(|| malformed(header, "not hex"))?;
+                let candidate = hex_after(headers, "x-slack-signature", "v0=")?;
                 let signed = format!("v0:{stamp}:");
                 match_any(secrets, &[signed.as_bytes(), body], &[candidate], raw_key)?;
                 fresh(at, now, tolerance)
@@ -215,6 +198,15 @@ fn standard_webhooks(
         })
     })?;
     fresh(at, now, tolerance)
+}
+
+/// The bytes of a hex signature in `header`, after `prefix`.
+fn hex_after(headers: &HeaderMap, header: &str, prefix: &str) -> Result<Vec<u8>, Refusal> {
+    let given = header_text(headers, &[header])?;
+    let hex = given
+        .strip_prefix(prefix)
+        .ok_or_else(|| malformed(header, &format!("it does not start with `{prefix}`")))?;
+    decode_hex(hex.trim()).ok_or_else(|| malformed(header, "not hex"))
 }
 
 fn raw_key(secret: &str) -> Result<Vec<u8>, Refusal> {
