@@ -301,7 +301,11 @@ impl Runner {
         let (scenario_text, app_texts) = crate::plan::unbundle(&source);
         let mut apps = crate::plan::app::builtin().clone();
         for text in app_texts {
-            let loaded = crate::load::app::load_app_str(shown, text.to_owned()).map_err(&failed)?;
+            let mut loaded =
+                crate::load::app::load_app_str(shown, text.to_owned()).map_err(&failed)?;
+            // The version keeps the app's text, not its file: named after the
+            // app, as its file was, so the file-name check accepts it.
+            loaded.file = shown.join(format!("{}.yaml", loaded.app.app));
             let app = crate::plan::app::compile_app(&loaded).map_err(&failed)?;
             apps.insert(app.name.clone(), std::sync::Arc::new(app));
         }

@@ -129,11 +129,13 @@ impl StandIns {
     /// The environment the example scenarios read, pointed at the stand-ins.
     pub fn env(&self) -> Vec<(String, String)> {
         vec![
-            ("REFERRAL_API".into(), self.url("referral")),
-            ("REFERRAL_TOKEN".into(), REFERRAL_TOKEN.into()),
-            // The built-in `referral-factory` app's names for the same.
+            // The built-in `referral-factory` app's names, which the examples use.
             ("REFERRAL_FACTORY_URL".into(), self.url("referral")),
             ("REFERRAL_FACTORY_TOKEN".into(), REFERRAL_TOKEN.into()),
+            // The same under the names scenarios written before the app used
+            // (`scenarist demo --dir` on such a folder).
+            ("REFERRAL_API".into(), self.url("referral")),
+            ("REFERRAL_TOKEN".into(), REFERRAL_TOKEN.into()),
             ("CRM_API".into(), self.url("crm")),
             ("CRM_TOKEN".into(), CRM_TOKEN.into()),
             ("PAYMENTS_API".into(), self.url("payments")),

@@ -376,3 +376,51 @@ async fn a_bad_app_file_is_reported_with_positions() {
         out.stderr
     );
 }
+
+const WAIT_THEN_CALL: &str = r#"name: wait-then-call
+steps:
+  - id: later
+    delay: { for: 1h }
+  - id: add
+    uses: crm.create_contact
+    with: { email: "{{ trigger.body.email }}" }
+  - id: tell
+    uses: chat.post_message
+    with: { text: "Added {{ steps.add.id }}" }
+"#;
+
+const WAIT_THEN_CALL_TEST: &str = r#"env: { CRM_URL: "http://crm.test", CRM_KEY: k3y, CHAT_WEBHOOK_URL: "http://chat.test/hook" }
+cases:
+  - name: the calls after the delay are made
+    trigger: { body: { email: ann@example.com } }
+    mocks:
+      add: { status: 201, body: { contact: { id: c-1 } } }
+      tell: { status: 200 }
+    expect:
+      status: succeeded
+      steps: [later, add, tell]
+      requests:
+        add: { count: 1, url: "http://crm.test/v1/contacts" }
+        tell: { count: 1, body: { text: Added c-1 } }
+"#;
+
+/// A stored version keeps the apps' texts, not their file names: resuming
+/// one (after a delay, a wait or a review) once refused every app in it as
+/// "named `chat` but its file is `wait-then-call@....yaml`".
+#[tokio::test]
+async fn an_execution_resumed_from_its_stored_version_compiles_the_apps_it_keeps() {
+    let dir = folder(
+        &[
+            ("wait-then-call.yaml", WAIT_THEN_CALL),
+            ("wait-then-call.test.yaml", WAIT_THEN_CALL_TEST),
+        ],
+        &[("crm.yaml", CRM_APP)],
+    );
+    let out = Scenarist::new()
+        .args(["test"])
+        .arg_path(&dir.path().join("scenarios"))
+        .run()
+        .await;
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("1 case: 1 passed"), "{}", out.stdout);
+}

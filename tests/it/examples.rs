@@ -18,8 +18,8 @@ async fn run(file: &str, server: &MockServer, input: Value) -> crate::util::Outp
     Scenarist::new()
         .args(["run", file, "--input", "-", "--output", "json"])
         .stdin(input.to_string())
-        .env("REFERRAL_API", server.uri())
-        .env("REFERRAL_TOKEN", REFERRAL_TOKEN)
+        .env("REFERRAL_FACTORY_URL", server.uri())
+        .env("REFERRAL_FACTORY_TOKEN", REFERRAL_TOKEN)
         .env("CRM_API", server.uri())
         .env("CRM_TOKEN", CRM_TOKEN)
         .env("PAYMENTS_API", server.uri())
@@ -37,9 +37,16 @@ async fn enrolment_creates_the_participant_and_writes_the_link_back() {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path("/api/v2/users"))
-        .and(header("authorization", format!("Bearer {REFERRAL_TOKEN}").as_str()))
-        .and(body_json(json!({"campaign_id": 4211, "first_name": "Ann", "email": "ann@example.com", "source": "crm"})))
-        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"data": {"id": "u-1", "url": "https://ref.example/r/ANN1", "code": "ANN1"}})))
+        .and(header(
+            "authorization",
+            format!("Bearer {REFERRAL_TOKEN}").as_str(),
+        ))
+        .and(body_json(
+            json!({"campaign_id": 4211, "first_name": "Ann", "email": "ann@example.com"}),
+        ))
+        .respond_with(ResponseTemplate::new(201).set_body_json(
+            json!({"data": {"id": "u-1", "url": "https://ref.example/r/ANN1", "code": "ANN1"}}),
+        ))
         .expect(1)
         .mount(&server)
         .await;
@@ -151,8 +158,12 @@ async fn a_closed_won_deal_qualifies_the_referral_once() {
         .await;
     Mock::given(method("PUT"))
         .and(path("/api/v2/users/qualification"))
-        .and(body_json(json!({"identifier": "u-7", "qualified": true, "reward_amount": 90, "note": "Deal D-77 closed-won for 900 EUR"})))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"data": {"status": "qualified"}})))
+        .and(body_json(
+            json!({"identifier": "u-7", "qualified": true, "reward_amount": 90}),
+        ))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"data": {"status": "qualified"}})),
+        )
         .expect(1)
         .mount(&server)
         .await;
@@ -267,7 +278,9 @@ async fn first_payments_qualify_each_pending_referral() {
         .await;
     Mock::given(method("PUT"))
         .and(path("/api/v2/users/qualification"))
-        .and(body_json(json!({"identifier": "u-1", "qualified": true, "reward_amount": 50, "note": "First payment py_1 of 4900 EUR"})))
+        .and(body_json(
+            json!({"identifier": "u-1", "qualified": true, "reward_amount": 50}),
+        ))
         .respond_with(ResponseTemplate::new(200))
         .expect(1)
         .mount(&server)
