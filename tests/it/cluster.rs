@@ -25,6 +25,16 @@ pub struct Downstream {
     pub in_flight: AtomicUsize,
     pub most: AtomicUsize,
     hold: Duration,
+    /// While closed, requests wait after their hold: a test makes sure some
+    /// executions are at the downstream when it changes something.
+    gate: tokio::sync::RwLock<()>,
+}
+
+impl Downstream {
+    /// Holds every answer until the guard is dropped.
+    pub async fn close(&self) -> tokio::sync::RwLockWriteGuard<'_, ()> {
+        self.gate.write().await
+    }
 }
 
 pub async fn downstream(hold: Duration) -> (String, Arc<Downstream>) {
@@ -40,6 +50,7 @@ pub async fn downstream(hold: Duration) -> (String, Arc<Downstream>) {
                     let now = s.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
                     s.most.fetch_max(now, Ordering::SeqCst);
                     tokio::time::sleep(s.hold).await;
+                    drop(s.gate.read().await);
                     let key = headers
                         .get("idempotency-key")
                         .and_then(|v| v.to_str().ok())

@@ -165,14 +165,19 @@ impl ReadOnlyRole {
 
     async fn set(&self, sql: &str) {
         let admin = connect(&self.server).await;
+        let terminate = format!(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '{}'",
+            self.role
+        );
         admin
-            .batch_execute(&format!(
-                "ALTER ROLE {role} {sql};
-                 SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '{role}';",
-                role = self.role
-            ))
+            .batch_execute(&format!("ALTER ROLE {} {sql}; {terminate};", self.role))
             .await
             .unwrap();
+        // A session still starting up when the first terminate ran has no
+        // user name in pg_stat_activity yet and keeps the old setting: end
+        // those too, once they have one.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        admin.batch_execute(&terminate).await.unwrap();
     }
 
     async fn drop(&self) {
@@ -274,10 +279,13 @@ async fn load_through(
     for batch in 0..EVENTS / 4 {
         let first = batch * 4;
         if first == FAULT_AT {
-            // Some executions are at the downstream: their next write fails.
+            // Some executions are held at the downstream until the fault is
+            // on: their next write fails, whatever the timing.
+            let gate = down.close().await;
             let held = eventually(10, || async { down.in_flight.load(Ordering::SeqCst) > 0 }).await;
             assert!(held, "executions in flight when the fault starts");
             fault.refuse().await;
+            drop(gate);
         }
         if first == RECOVER_AT {
             // While refused: 503s, and `/healthz` says so.
@@ -378,7 +386,10 @@ async fn load_through(
     );
     assert!(
         !stops_executions || last.iter().any(|r| r["attempt"].as_u64() >= Some(2)),
-        "executions stopped by the fault were resumed:\n{}",
+        "executions stopped by the fault were resumed (attempts: {:?}):\n{}",
+        last.iter()
+            .map(|r| r["attempt"].clone())
+            .collect::<Vec<_>>(),
         daemon.log()
     );
     let healthy = eventually(30, || async {
