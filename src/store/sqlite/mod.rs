@@ -24,6 +24,7 @@ use crate::store::StoreError;
 
 mod browse;
 mod events;
+mod readers;
 mod rows;
 mod store_impl;
 mod waits;
@@ -44,10 +45,11 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("../migrations/0003_review.sql")),
         M::up(include_str!("../migrations/0004_events.sql")),
         M::up(include_str!("../migrations/0005_keys.sql")),
+        M::up(include_str!("../migrations/0006_unfinished.sql")),
     ])
 }
 
-const KNOWN_SCHEMA: usize = 5;
+const KNOWN_SCHEMA: usize = 6;
 
 /// How hard each commit presses on the disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,6 +66,8 @@ type Job = Box<dyn FnOnce(Result<&Connection, String>) -> (bool, Reply) + Send>;
 #[derive(Clone)]
 pub struct SqliteStore {
     jobs: mpsc::Sender<Job>,
+    /// Reader threads of a store file (none in memory: one connection).
+    readers: Option<std::sync::Arc<readers::Readers>>,
 }
 
 impl SqliteStore {
@@ -82,17 +86,18 @@ impl SqliteStore {
             return Err(open_error("it is a directory".to_owned()));
         }
         let conn = Connection::open(path).map_err(|e| open_error(e.to_string()))?;
-        Self::prepare(conn, &shown, sync)
+        Self::prepare(conn, Some(path), &shown, sync)
     }
 
     /// A store that lives as long as the process: for throwaway runs and tests.
     pub fn open_in_memory() -> Result<SqliteStore, StoreError> {
         let conn = Connection::open_in_memory()?;
-        Self::prepare(conn, "memory", Durability::Normal)
+        Self::prepare(conn, None, "memory", Durability::Normal)
     }
 
     fn prepare(
         mut conn: Connection,
+        file: Option<&Path>,
         shown: &str,
         sync: Durability,
     ) -> Result<SqliteStore, StoreError> {
@@ -175,12 +180,44 @@ impl SqliteStore {
                     message: format!("migration failed: {e}"),
                 })?;
         }
+        let (readers, checkpointer) = match file {
+            Some(path) => {
+                // The checkpoint thread copies the log back; the writer only appends.
+                // A larger page cache than SQLite's 2 MB keeps the indexes'
+                // hot pages (their right edges, the unfinished executions) in
+                // memory however long the history grows.
+                conn.execute_batch(&format!(
+                    "PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = {};
+                     PRAGMA cache_size = -{};",
+                    readers::WAL_SIZE_LIMIT,
+                    readers::WRITER_CACHE_KIB
+                ))?;
+                (
+                    Some(std::sync::Arc::new(readers::Readers::open(path)?)),
+                    Some(readers::Checkpointer::start(path)?),
+                )
+            }
+            None => (None, None),
+        };
         let (jobs, queue) = mpsc::channel::<Job>();
         std::thread::Builder::new()
             .name("scenarist-store".to_owned())
-            .spawn(move || writer(conn, queue))
+            .spawn(move || writer(conn, queue, checkpointer))
             .map_err(|e| StoreError::Database(format!("cannot start the store thread: {e}")))?;
-        Ok(SqliteStore { jobs })
+        Ok(SqliteStore { jobs, readers })
+    }
+
+    /// Runs `f` where it reads the last committed state without waiting for
+    /// the writer: a reader thread, or the writer thread of an in-memory store.
+    async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        match &self.readers {
+            Some(readers) => readers.read(f).await,
+            None => self.call(f).await,
+        }
     }
 
     /// Runs `f` on the writer thread inside the next group commit.
@@ -207,7 +244,11 @@ impl SqliteStore {
 }
 
 /// The writer thread: group commits until every handle is dropped.
-fn writer(conn: Connection, queue: mpsc::Receiver<Job>) {
+fn writer(
+    conn: Connection,
+    queue: mpsc::Receiver<Job>,
+    checkpointer: Option<readers::Checkpointer>,
+) {
     // A write failed for want of room, and the write-ahead log has not been
     // truncated since.
     let mut short_of_room = false;
@@ -287,6 +328,11 @@ fn writer(conn: Connection, queue: mpsc::Receiver<Job>) {
         };
         if committed.is_err() && !conn.is_autocommit() {
             let _ = control(&conn, "ROLLBACK");
+        }
+        if committed.is_ok() {
+            if let Some(checkpointer) = &checkpointer {
+                checkpointer.ring();
+            }
         }
         for answer in answers {
             answer(committed.clone().map_err(StoreError::Database));

@@ -1,4 +1,5 @@
-//! The `Store` trait on SQLite: each method is one job for the writer thread.
+//! The `Store` trait on SQLite: each write is one job for the writer thread,
+//! each read one for a reader thread (`readers.rs`).
 
 use std::time::Duration;
 
@@ -91,7 +92,7 @@ impl Store for SqliteStore {
         version: &str,
     ) -> Result<Option<String>, StoreError> {
         let (scenario, version) = (scenario.to_owned(), version.to_owned());
-        self.call(move |conn| {
+        self.read(move |conn| {
             Ok(conn
                 .prepare_cached(
                     "SELECT source FROM scenario_versions WHERE scenario = ?1 AND version = ?2",
@@ -248,7 +249,7 @@ impl Store for SqliteStore {
         scenario: Option<&str>,
     ) -> Result<Vec<crate::report::BusinessEvent>, StoreError> {
         let scenario = scenario.map(str::to_owned);
-        self.call(move |conn| super::events::events(conn, since, until, scenario.as_deref()))
+        self.read(move |conn| super::events::events(conn, since, until, scenario.as_deref()))
             .await
     }
 
@@ -259,17 +260,17 @@ impl Store for SqliteStore {
         scenario: Option<&str>,
     ) -> Result<crate::report::ExecutionCounts, StoreError> {
         let scenario = scenario.map(str::to_owned);
-        self.call(move |conn| super::events::counts(conn, since, until, scenario.as_deref()))
+        self.read(move |conn| super::events::counts(conn, since, until, scenario.as_deref()))
             .await
     }
 
     async fn execution(&self, id: Uuid) -> Result<Option<StoredExecution>, StoreError> {
-        self.call(move |conn| load_execution(conn, id)).await
+        self.read(move |conn| load_execution(conn, id)).await
     }
 
     async fn find_ids(&self, prefix: &str) -> Result<Vec<Uuid>, StoreError> {
         let pattern = format!("{}%", prefix.to_ascii_lowercase().replace(['%', '_'], ""));
-        self.call(move |conn| {
+        self.read(move |conn| {
             let mut statement = conn
                 .prepare_cached("SELECT id FROM executions WHERE id LIKE ?1 ORDER BY id LIMIT 5")?;
             let ids = statement
@@ -284,7 +285,7 @@ impl Store for SqliteStore {
 
     async fn list(&self, filter: &ExecutionFilter) -> Result<Vec<ExecutionSummary>, StoreError> {
         let filter = filter.clone();
-        self.call(move |conn| super::browse::list(conn, &filter))
+        self.read(move |conn| super::browse::list(conn, &filter))
             .await
     }
 
@@ -294,13 +295,13 @@ impl Store for SqliteStore {
         since: DateTime<Utc>,
     ) -> Result<Vec<ScenarioActivity>, StoreError> {
         let scenarios = scenarios.to_vec();
-        self.call(move |conn| super::browse::activity(conn, &scenarios, since))
+        self.read(move |conn| super::browse::activity(conn, &scenarios, since))
             .await
     }
 
     async fn versions(&self, scenario: &str) -> Result<Vec<VersionSeen>, StoreError> {
         let scenario = scenario.to_owned();
-        self.call(move |conn| super::browse::versions(conn, &scenario))
+        self.read(move |conn| super::browse::versions(conn, &scenario))
             .await
     }
 
@@ -339,13 +340,17 @@ impl Store for SqliteStore {
     }
 
     async fn resumable(&self, now: DateTime<Utc>) -> Result<Vec<ExecutionSummary>, StoreError> {
-        self.call(move |conn| {
+        self.read(move |conn| {
             summaries(
                 conn,
                 &format!(
-                    "SELECT {SUMMARY_COLUMNS} FROM executions
+                    // Two parts, each read from its partial index: an OR
+                    // of both would scan every execution.
+                    "SELECT {SUMMARY_COLUMNS} FROM executions INDEXED BY executions_running
                      WHERE status = 'running'
-                        OR (status IN ('incomplete', 'waiting', 'queued') AND next_retry_at <= ?1)
+                     UNION ALL
+                     SELECT {SUMMARY_COLUMNS} FROM executions INDEXED BY executions_due
+                     WHERE status IN ('incomplete', 'waiting', 'queued') AND next_retry_at <= ?1
                      ORDER BY started_at"
                 ),
                 &[&micros(now)],
@@ -438,7 +443,8 @@ impl Store for SqliteStore {
                 std::collections::HashMap::new();
             if !limits.is_empty() {
                 let mut statement = conn.prepare_cached(
-                    "SELECT scenario, concurrency_key, COUNT(*) FROM executions WHERE status = 'running' GROUP BY scenario, concurrency_key",
+                    "SELECT scenario, concurrency_key, COUNT(*) FROM executions INDEXED BY executions_running
+                     WHERE status = 'running' GROUP BY scenario, concurrency_key",
                 )?;
                 let rows = statement.query_map([], |r| {
                     Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?, r.get::<_, i64>(2)?))
@@ -487,7 +493,7 @@ impl Store for SqliteStore {
     }
 
     async fn queue_depth(&self) -> Result<u64, StoreError> {
-        self.call(|conn| {
+        self.read(|conn| {
             Ok(conn
                 .prepare_cached("SELECT COUNT(*) FROM executions WHERE status = 'queued'")?
                 .query_row([], |r| r.get::<_, i64>(0))? as u64)
@@ -497,7 +503,7 @@ impl Store for SqliteStore {
 
     async fn last_tick(&self, scenario: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
         let scenario = scenario.to_owned();
-        self.call(move |conn| {
+        self.read(move |conn| {
             let last: Option<i64> = conn
                 .prepare_cached("SELECT MAX(scheduled_at) FROM schedule_ticks WHERE scenario = ?1")?
                 .query_row([scenario], |r| r.get(0))?;
@@ -524,18 +530,18 @@ impl Store for SqliteStore {
 
     async fn waits(&self, filter: &EventFilter) -> Result<Vec<WaitingExecution>, StoreError> {
         let filter = filter.clone();
-        self.call(move |conn| super::waits::waits(conn, &filter))
+        self.read(move |conn| super::waits::waits(conn, &filter))
             .await
     }
 
     async fn events(&self, filter: &EventFilter) -> Result<Vec<StoredEvent>, StoreError> {
         let filter = filter.clone();
-        self.call(move |conn| super::waits::events(conn, &filter))
+        self.read(move |conn| super::waits::events(conn, &filter))
             .await
     }
 
     async fn waiting_by_event(&self) -> Result<Vec<(String, u64)>, StoreError> {
-        self.call(super::waits::waiting_by_event).await
+        self.read(super::waits::waiting_by_event).await
     }
 
     async fn prune_events(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {

@@ -1,0 +1,158 @@
+//! What keeps reads and checkpoints off the writer thread of a store file.
+//!
+//! The writer thread is the store's one serial resource: every execution's
+//! commits wait in its queue. Two things used to run there although they write
+//! nothing an execution waits for:
+//!
+//! - **Reads** (the API, the CLI, the dashboard, the workers' maintenance
+//!   queries): in WAL mode a reader sees the last committed state and never
+//!   blocks the writer, so they run on a few reader threads of their own, each
+//!   with its own connection, and a slow page no longer delays a commit.
+//! - **Checkpoints**: SQLite copies the write-ahead log back into the database
+//!   on the committing connection once the log passes 1,000 pages, and that
+//!   copy (with its fsync) stalled one commit in every few hundred by about
+//!   10 ms. The writer's automatic checkpoint is off; a checkpoint thread with
+//!   its own connection runs a `PASSIVE` checkpoint (which never takes the
+//!   write lock) at most every `CHECKPOINT_PAUSE` while commits come, and the
+//!   writer only ever appends.
+//!
+//! An in-memory store has one connection and no log: everything stays on the
+//! writer thread there.
+
+use std::path::Path;
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::Duration;
+
+use rusqlite::Connection;
+use tokio::sync::oneshot;
+
+use crate::store::StoreError;
+
+/// Reader threads (and connections) of a store file.
+const READERS: usize = 3;
+
+/// The shortest time between two checkpoints: under load each copies the
+/// pages of that many milliseconds of commits (a hot index page once, not
+/// once per commit), and the log stays a few megabytes long.
+const CHECKPOINT_PAUSE: Duration = Duration::from_millis(200);
+
+/// Page cache of the writer's connection, and of each reader's, in KiB.
+pub(super) const WRITER_CACHE_KIB: i64 = 16 * 1024;
+const READER_CACHE_KIB: i64 = 4 * 1024;
+
+/// The write-ahead log file is cut back to this size when it restarts.
+pub(super) const WAL_SIZE_LIMIT: i64 = 64 * 1024 * 1024;
+
+type ReadJob = Box<dyn FnOnce(Result<&Connection, &StoreError>) + Send>;
+
+/// A pool of reader threads over one store file.
+pub(super) struct Readers {
+    jobs: mpsc::Sender<ReadJob>,
+}
+
+impl Readers {
+    /// Opens `READERS` connections to `path` (already migrated) and their threads.
+    pub(super) fn open(path: &Path) -> Result<Readers, StoreError> {
+        let (jobs, queue) = mpsc::channel::<ReadJob>();
+        let queue = Arc::new(Mutex::new(queue));
+        for n in 0..READERS {
+            let conn = reader_connection(path)?;
+            let queue = queue.clone();
+            std::thread::Builder::new()
+                .name(format!("scenarist-read-{n}"))
+                .spawn(move || read_loop(conn, &queue))
+                .map_err(|e| StoreError::Database(format!("cannot start a reader thread: {e}")))?;
+        }
+        Ok(Readers { jobs })
+    }
+
+    /// Runs `f` on a reader connection, outside any write transaction.
+    pub(super) async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel();
+        let job: ReadJob = Box::new(move |conn| {
+            let result = match conn {
+                Ok(conn) => f(conn),
+                Err(e) => Err(StoreError::Database(e.to_string())),
+            };
+            let _ = tx.send(result);
+        });
+        self.jobs.send(job).map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+}
+
+fn reader_connection(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(super::BUSY_TIMEOUT)?;
+    // A reader never writes, whatever a job tries.
+    conn.execute_batch(&format!(
+        "PRAGMA query_only = ON; PRAGMA cache_size = -{READER_CACHE_KIB};"
+    ))?;
+    Ok(conn)
+}
+
+fn read_loop(conn: Connection, queue: &Mutex<mpsc::Receiver<ReadJob>>) {
+    loop {
+        // The lock is held only while waiting for the next job, never while running one.
+        let job = match queue.lock() {
+            Ok(queue) => queue.recv(),
+            Err(_) => return,
+        };
+        let Ok(job) = job else { return };
+        // One snapshot for the whole job: an execution and its steps are read
+        // as of the same commit.
+        match super::control(&conn, "BEGIN") {
+            Ok(()) => {
+                job(Ok(&conn));
+                let _ = super::control(&conn, "COMMIT");
+            }
+            Err(e) => job(Err(&StoreError::from(e))),
+        }
+    }
+}
+
+/// The checkpoint thread's handle: the writer rings it after each commit;
+/// dropping it ends the thread (after a last checkpoint).
+pub(super) struct Checkpointer {
+    rings: mpsc::SyncSender<()>,
+}
+
+impl Checkpointer {
+    pub(super) fn start(path: &Path) -> Result<Checkpointer, StoreError> {
+        let (rings, rung) = mpsc::sync_channel::<()>(1);
+        let conn = Connection::open(path)?;
+        conn.busy_timeout(super::BUSY_TIMEOUT)?;
+        std::thread::Builder::new()
+            .name("scenarist-checkpoint".to_owned())
+            .spawn(move || checkpoint_loop(conn, &rung))
+            .map_err(|e| {
+                StoreError::Database(format!("cannot start the checkpoint thread: {e}"))
+            })?;
+        Ok(Checkpointer { rings })
+    }
+
+    /// Called by the writer after a commit; never blocks (a ring already
+    /// pending is enough).
+    pub(super) fn ring(&self) {
+        let _ = self.rings.try_send(());
+    }
+}
+
+fn checkpoint_loop(conn: Connection, rung: &mpsc::Receiver<()>) {
+    loop {
+        let stop = rung.recv().is_err();
+        // PASSIVE copies what no reader still needs and never waits for the
+        // writer; the writer restarts the log once all of it was copied.
+        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            tracing::debug!(error = %e, "checkpoint of the store's log");
+        }
+        if stop {
+            return;
+        }
+        std::thread::sleep(CHECKPOINT_PAUSE);
+    }
+}
