@@ -19,15 +19,19 @@ pub struct ServeArgs {
     dir: PathBuf,
     #[arg(long, default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
-    /// Executions run at once.
-    #[arg(long, default_value_t = 8)]
+    /// Executions run at once (tasks waiting on the network, not threads).
+    #[arg(long, default_value_t = scenarist::daemon::DEFAULT_WORKERS)]
     workers: usize,
     /// How long in-flight executions may take to finish at shutdown.
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     grace: Duration,
     /// Webhooks answer 503 beyond this many queued executions.
-    #[arg(long, default_value_t = 10_000)]
+    #[arg(long, default_value_t = 100_000)]
     max_queue: u64,
+    /// Webhooks answer 503 (with Retry-After) when the queue holds more
+    /// than this much work at the rate executions complete.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    max_backlog: Duration,
     /// How long a daemon sharing the store may stay silent before the
     /// executions it runs are taken over by another (PostgreSQL stores).
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
@@ -66,6 +70,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     config.workers = args.workers.max(1);
     config.grace = args.grace.as_std();
     config.max_queue = args.max_queue;
+    config.max_backlog = args.max_backlog.as_std();
     config.event_retention = args.event_retention.as_std();
     config.allow_network = args.allow_network;
     config.apps = super::apps_dir();

@@ -6,6 +6,7 @@
 //! queued executions run, executions of the dead process resume.
 
 mod api;
+mod backlog;
 mod dashboard;
 mod events;
 pub mod filters;
@@ -36,6 +37,11 @@ use crate::store::{Store, StoreError};
 
 pub use scenarios::{Problem, Scenarios, Served};
 
+/// Executions run at once by default. Workers are tasks that mostly wait
+/// on the network, not threads: against an API that answers in 200 ms, 8
+/// of them capped a daemon at 40 executions per second.
+pub const DEFAULT_WORKERS: usize = 256;
+
 /// How a daemon runs.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -47,6 +53,9 @@ pub struct Config {
     pub max_body: usize,
     /// Beyond this many queued executions webhooks answer 503.
     pub max_queue: u64,
+    /// Webhooks answer 503 when the queue holds more than this much work
+    /// at the rate executions complete (`backlog.rs`).
+    pub max_backlog: Duration,
     /// How long a webhook's dedupe key holds.
     pub dedupe_window: Duration,
     /// How long `respond: after_run` waits for the execution.
@@ -89,9 +98,10 @@ impl Config {
         Config {
             dir,
             listen,
-            workers: 8,
+            workers: DEFAULT_WORKERS,
             max_body: 1024 * 1024,
-            max_queue: 10_000,
+            max_queue: 100_000,
+            max_backlog: Duration::from_secs(10),
             dedupe_window: Duration::from_secs(7 * 24 * 3600),
             respond_timeout: Duration::from_secs(30),
             grace: Duration::from_secs(30),
@@ -144,6 +154,8 @@ pub(crate) struct Shared {
     pub throttle: throttle::Throttle,
     /// When events were last pruned to `config.event_retention`.
     pub last_event_prune: std::sync::Mutex<Option<chrono::DateTime<chrono::Utc>>>,
+    /// The completion rate, for backpressure in seconds of work.
+    pub backlog: backlog::Backlog,
 }
 
 impl Shared {
@@ -158,6 +170,7 @@ impl Shared {
 
     pub fn end_flight(&self, id: Uuid) {
         self.in_flight.lock().expect("in-flight lock").remove(&id);
+        self.backlog.completed();
     }
 
     pub fn in_flight_now(&self) -> std::collections::HashSet<Uuid> {
@@ -246,6 +259,9 @@ impl Daemon {
             health: Default::default(),
             ui: dashboard::Ui::new(config.admin_token.as_deref()),
             throttle: Default::default(),
+            // What may wait while nothing completes: ten seconds of work
+            // at one execution per worker per second.
+            backlog: backlog::Backlog::new(config.max_backlog, config.workers as u64 * 10),
             config,
         });
         // Events accepted before a restart are still queued.
@@ -281,6 +297,7 @@ async fn run(
             .await;
     });
     let workers = tokio::spawn(workers::run(shared.clone(), stopped.clone()));
+    let sampler = tokio::spawn(backlog::sample(shared.clone(), stopped.clone()));
     let schedules = tokio::spawn(schedule::run(shared.clone(), stopped.clone()));
     let reload = tokio::spawn(reload(shared.clone(), stopped.clone()));
     let heartbeat = tokio::spawn(liveness::heartbeat(shared.clone(), stopped.clone()));
@@ -289,6 +306,7 @@ async fn run(
     shared.stopping.store(true, Ordering::SeqCst);
     shared.wake.notify_waiters();
     let _ = server.await;
+    let _ = sampler.await;
     let _ = schedules.await;
     let _ = reload.await;
     let _ = listen.await;

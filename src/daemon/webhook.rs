@@ -106,11 +106,17 @@ async fn answer(
         );
     }
     if shared.stopping() {
-        return overloaded("shutting down");
+        return overloaded("shutting down", 5);
     }
-    let depth = shared.metrics.queue_depth.get();
-    if depth >= shared.config.max_queue as i64 {
-        return overloaded(&format!("{depth} executions are waiting"));
+    let depth = shared.metrics.queue_depth.get().max(0) as u64;
+    if depth >= shared.config.max_queue {
+        return overloaded(&format!("{depth} executions are waiting"), 5);
+    }
+    if let Err(refusal) = shared.backlog.admit(depth) {
+        return overloaded(
+            &format!("{depth} executions are waiting, {refusal}"),
+            refusal.retry_after,
+        );
     }
     let received_at = Utc::now();
     let trigger = json!({
@@ -291,10 +297,14 @@ async fn after_run(
     }
 }
 
-fn overloaded(why: &str) -> (StatusCode, Response) {
+fn overloaded(why: &str, retry_after: u64) -> (StatusCode, Response) {
     let code = StatusCode::SERVICE_UNAVAILABLE;
     let body = Json(json!({ "error": format!("busy: {why}; retry later") }));
-    (code, (code, [("retry-after", "5")], body).into_response())
+    let retry_after = retry_after.to_string();
+    (
+        code,
+        (code, [("retry-after", retry_after.as_str())], body).into_response(),
+    )
 }
 
 fn http_method(method: &Method) -> Option<HttpMethod> {
