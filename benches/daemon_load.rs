@@ -1,87 +1,153 @@
-//! Load benchmark of `scenarist serve`: a webhook scenario of filter, set and
-//! one HTTP POST downstream, driven by 32 concurrent clients on loopback for a
-//! bounded time: one daemon on an SQLite file, then (when
-//! `SCENARIST_TEST_POSTGRES` names a server) two daemons sharing one
-//! PostgreSQL schema, the clients spread over both: once as fast as the
-//! daemons answer, once at a fixed offered rate of 1,100 webhooks/s (the
-//! target is 1,000 completed/s with p99 under 25 ms).
+//! Speed of `scenarist serve` under load, every figure next to its reference
+//! measured by the same load generator in the same run, medians of `ROUNDS`.
 //!
-//! Prints, per phase: webhook answers per second and their latency (median,
-//! p99), executions completed per second (accepted to downstream call,
-//! sustained), the daemons' peak memory; and as the reference the downstream
-//! server's own rate measured alone by the same load generator in the same run.
+//! The scenario is the one a webhook of a referral program usually runs:
+//! filter, set, one HTTP POST to an API, on an SQLite file, with the daemon's
+//! default flags. The load generator (32 HTTP/1.1 clients at most, keep-alive,
+//! each waiting for its answer) and the downstream API stand-in run in this
+//! process; the daemon in its own. Per round:
 //!
-//! Run: `cargo bench --bench daemon_load` (builds the release binary first).
-//! `LOAD_SECONDS` sets the duration of each phase (default 10).
+//! - reference: the downstream stand-in alone at 1, 8 and 32 clients (the
+//!   loopback limit of this generator on this machine);
+//! - `202`: answers per second and latency (median, p99) at 1, 8 and 32
+//!   clients; executions completed per second during the load against those
+//!   accepted; 503s; how long the backlog took to drain after the load (the
+//!   backlog in seconds of work); the daemon's CPU per execution;
+//! - `after_run`: the same scenario answering with its execution's result, at
+//!   1, 8 and 32 clients, against half the reference (an execution is two
+//!   exchanges on loopback: the webhook and the POST);
+//! - a downstream that answers in 200 ms, offered 700 webhooks/s: completions
+//!   per second with the default workers;
+//! - history: the 202 phase at 32 clients on a store holding 1,000,000
+//!   finished executions (3,000,000 steps), next to an empty store.
+//!
+//! Run: `cargo bench --bench daemon_load` (about 6 minutes; builds the release
+//! binary first). `LOAD_SECONDS` (default 4) is each phase's load,
+//! `ROUNDS` (default 3) the rounds, `HISTORY` (default 1000000) the finished
+//! executions of the history phase (0 skips it), `SCENARIST_BIN` another
+//! binary to measure (an older build, say).
 
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::routing::post;
+use axum::routing::{get, post};
 use axum::Router;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-const CLIENTS: usize = 32;
+const MAX_CLIENTS: usize = 32;
 
-#[derive(Default)]
-struct Downstream {
-    calls: AtomicU64,
-}
-
-async fn start_downstream() -> (String, Arc<Downstream>) {
-    let state = Arc::new(Downstream::default());
-    let counted = state.clone();
-    let app = Router::new().route(
-        "/{*path}",
-        post(move || {
-            let counted = counted.clone();
-            async move {
-                counted.calls.fetch_add(1, Ordering::Relaxed);
-                "{\"ok\":true}"
-            }
-        }),
-    );
+/// The API stand-in, in a process of its own as a real API would be (and
+/// as the daemon is): `/fast/...` answers at once, `/slow/...` after 200 ms,
+/// `GET /calls` tells how many POSTs it took.
+async fn serve_downstream() {
+    let calls = Arc::new(AtomicU64::new(0));
+    let (fast, slow, count) = (calls.clone(), calls.clone(), calls);
+    let app = Router::new()
+        .route(
+            "/fast/{*path}",
+            post(move || {
+                fast.fetch_add(1, Ordering::Relaxed);
+                async { "{\"ok\":true}" }
+            }),
+        )
+        .route(
+            "/slow/{*path}",
+            post(move || {
+                slow.fetch_add(1, Ordering::Relaxed);
+                async {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    "{\"ok\":true}"
+                }
+            }),
+        )
+        .route(
+            "/calls",
+            get(move || async move { count.load(Ordering::Relaxed).to_string() }),
+        );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (format!("http://{addr}"), state)
+    println!("listening on http://{}", listener.local_addr().unwrap());
+    axum::serve(listener, app).await.unwrap();
 }
 
-struct Phase {
+struct Downstream {
+    url: String,
+    client: reqwest::Client,
+    _child: tokio::process::Child,
+}
+
+impl Downstream {
+    async fn start() -> Downstream {
+        let mut child = tokio::process::Command::new(std::env::current_exe().unwrap())
+            .env(DOWNSTREAM_ROLE, "1")
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start the downstream stand-in");
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let first = lines.next_line().await.unwrap().unwrap();
+        Downstream {
+            url: first.trim_start_matches("listening on ").to_owned(),
+            client: reqwest::Client::new(),
+            _child: child,
+        }
+    }
+
+    async fn calls(&self) -> u64 {
+        let answer = self.client.get(format!("{}/calls", self.url)).send().await;
+        answer.unwrap().text().await.unwrap().parse().unwrap()
+    }
+}
+
+/// Set in the environment of the process that plays the downstream API.
+const DOWNSTREAM_ROLE: &str = "DAEMON_LOAD_DOWNSTREAM";
+
+/// What a load of one phase saw.
+struct Load {
     ok: u64,
+    busy: u64,
     other: u64,
     latencies_us: Vec<u64>,
     elapsed: Duration,
 }
 
-/// `CLIENTS` clients sending `body(n)` to the `urls` in turn for `seconds`,
-/// each waiting for its answer; with `rate`, the clients together offer at
-/// most that many requests per second (each keeps its own schedule).
-async fn drive(
-    urls: Vec<String>,
-    seconds: u64,
-    rate: Option<f64>,
-    body: impl Fn(u64) -> String + Send + Sync + 'static,
-) -> Phase {
-    let body = Arc::new(body);
+impl Load {
+    fn rate(&self) -> f64 {
+        self.ok as f64 / self.elapsed.as_secs_f64()
+    }
+    fn p(&self, p: f64) -> f64 {
+        if self.latencies_us.is_empty() {
+            return f64::NAN;
+        }
+        let index = ((self.latencies_us.len() as f64 - 1.0) * p).round() as usize;
+        self.latencies_us[index] as f64 / 1000.0
+    }
+}
+
+/// `clients` clients posting to `url` for `seconds`, each waiting for its
+/// answer; with `rate`, together at most that many requests per second.
+async fn drive(url: &str, clients: usize, seconds: f64, rate: Option<f64>) -> Load {
     let counter = Arc::new(AtomicU64::new(0));
     let start = Instant::now();
-    let deadline = start + Duration::from_secs(seconds);
-    let tasks: Vec<_> = (0..CLIENTS)
-        .enumerate()
-        .map(|(i, _)| {
-            let url = urls[i % urls.len()].clone();
-            let i = i as u32;
-            let (body, counter) = (body.clone(), counter.clone());
+    let deadline = start + Duration::from_secs_f64(seconds);
+    let tasks: Vec<_> = (0..clients)
+        .map(|i| {
+            let (url, counter) = (url.to_owned(), counter.clone());
             tokio::spawn(async move {
                 let client = reqwest::Client::new();
-                let (mut ok, mut other, mut latencies) = (0u64, 0u64, Vec::new());
-                let every = rate.map(|r| Duration::from_secs_f64(CLIENTS as f64 / r));
-                let mut next = Instant::now()
+                let mut load = Load {
+                    ok: 0,
+                    busy: 0,
+                    other: 0,
+                    latencies_us: Vec::new(),
+                    elapsed: Duration::ZERO,
+                };
+                let every = rate.map(|r| Duration::from_secs_f64(clients as f64 / r));
+                let mut next = start
                     + every
-                        .map(|e| e.mul_f64(f64::from(i) / CLIENTS as f64))
+                        .map(|e| e.mul_f64(i as f64 / clients as f64))
                         .unwrap_or_default();
                 while Instant::now() < deadline {
                     if let Some(every) = every {
@@ -89,57 +155,58 @@ async fn drive(
                         next += every;
                     }
                     let n = counter.fetch_add(1, Ordering::Relaxed);
+                    let body =
+                        format!(r#"{{"email":"Lead{n}@Example.com","referral_code":"R{n}"}}"#);
                     let sent = Instant::now();
-                    let result = client.post(&url).body(body(n)).send().await;
-                    match result {
+                    match client.post(&url).body(body).send().await {
                         Ok(r) if r.status().is_success() => {
                             let _ = r.bytes().await;
-                            ok += 1;
-                            latencies.push(sent.elapsed().as_micros() as u64);
+                            load.ok += 1;
+                            load.latencies_us.push(sent.elapsed().as_micros() as u64);
                         }
-                        _ => other += 1,
+                        Ok(r) if r.status() == 503 => {
+                            let _ = r.bytes().await;
+                            load.busy += 1;
+                        }
+                        _ => load.other += 1,
                     }
                 }
-                (ok, other, latencies)
+                load
             })
         })
         .collect();
-    let mut phase = Phase {
+    let mut all = Load {
         ok: 0,
+        busy: 0,
         other: 0,
         latencies_us: Vec::new(),
         elapsed: Duration::ZERO,
     };
     for task in tasks {
-        let (ok, other, latencies) = task.await.unwrap();
-        phase.ok += ok;
-        phase.other += other;
-        phase.latencies_us.extend(latencies);
+        let load = task.await.unwrap();
+        all.ok += load.ok;
+        all.busy += load.busy;
+        all.other += load.other;
+        all.latencies_us.extend(load.latencies_us);
     }
-    phase.elapsed = start.elapsed();
-    phase.latencies_us.sort_unstable();
-    phase
+    all.elapsed = start.elapsed();
+    all.latencies_us.sort_unstable();
+    all
 }
 
-fn percentile(sorted: &[u64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[index] as f64 / 1000.0
-}
-
-fn peak_memory_mb(pid: u32) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<f64>().ok())
-        })
-        .map(|kb| kb / 1024.0)
-        .unwrap_or(f64::NAN)
+/// User plus system CPU time of a process.
+fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command's closing parenthesis: utime is the 12th, stime the 13th.
+    let after = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
+    let fields: Vec<u64> = after
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    Duration::from_secs_f64(fields.iter().sum::<u64>() as f64 / ticks)
 }
 
 struct Daemon {
@@ -148,171 +215,297 @@ struct Daemon {
     url: String,
 }
 
-async fn start_daemon(scenarios: &std::path::Path, store: &str) -> Daemon {
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_scenarist"))
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--workers",
-            "32",
-            "--max-queue",
-            "1000000",
-            "--store",
-            store,
-            "--dir",
-        ])
-        .arg(scenarios)
-        .env("SCENARIST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start scenarist serve");
-    let pid = child.id().unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let first = lines.next_line().await.unwrap().unwrap();
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    Daemon {
-        child,
-        pid,
-        url: first.trim_start_matches("listening on ").to_owned(),
-    }
-}
-
-/// One phase: `daemons` daemons on `store`, the clients spread over them.
-async fn phase(
-    label: &str,
-    store: &str,
-    daemons: usize,
-    scenarios: &std::path::Path,
-    downstream: &Downstream,
-    seconds: u64,
-    rate: Option<f64>,
-) {
-    let before = downstream.calls.load(Ordering::Relaxed);
-    let mut running = Vec::new();
-    for _ in 0..daemons {
-        running.push(start_daemon(scenarios, store).await);
-    }
-    let urls = running
-        .iter()
-        .map(|d| format!("{}/hooks/leads", d.url))
-        .collect();
-    let started = Instant::now();
-    let load = drive(urls, seconds, rate, |n| {
-        format!(r#"{{"email":"Lead{n}@Example.com","referral_code":"R{n}"}}"#)
-    })
-    .await;
-    // Every accepted event must reach the downstream server; wait (bounded) for the tail.
-    let wait_until = Instant::now() + Duration::from_secs(120);
-    while downstream.calls.load(Ordering::Relaxed) - before < load.ok && Instant::now() < wait_until
-    {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let completed = downstream.calls.load(Ordering::Relaxed) - before;
-    let all_done = started.elapsed();
-    let memory: Vec<String> = running
-        .iter()
-        .map(|d| format!("{:.1}", peak_memory_mb(d.pid)))
-        .collect();
-    for mut daemon in running {
-        unsafe {
-            libc::kill(daemon.pid as i32, libc::SIGTERM);
+impl Daemon {
+    async fn start(binary: &Path, scenarios: &Path, store: &str) -> Daemon {
+        let mut child = tokio::process::Command::new(binary)
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--store",
+                store,
+                "--dir",
+            ])
+            .arg(scenarios)
+            .env("SCENARIST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start scenarist serve");
+        let pid = child.id().unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let first = lines.next_line().await.unwrap().unwrap();
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Daemon {
+            child,
+            pid,
+            url: first.trim_start_matches("listening on ").to_owned(),
         }
-        let _ = tokio::time::timeout(Duration::from_secs(30), daemon.child.wait()).await;
     }
-    println!("{label} ({CLIENTS} clients, {seconds}s, 2-core machine)");
-    println!(
-        "  webhook answers   {:>8.0}/s  (202: {}, other: {})",
-        load.ok as f64 / load.elapsed.as_secs_f64(),
-        load.ok,
-        load.other
-    );
-    println!(
-        "  answer latency    median {:.2} ms, p99 {:.2} ms, max {:.2} ms",
-        percentile(&load.latencies_us, 0.5),
-        percentile(&load.latencies_us, 0.99),
-        percentile(&load.latencies_us, 1.0)
-    );
-    println!(
-        "  completed         {:>8.0}/s  ({completed} of {} accepted, all done after {:.1}s)",
-        completed as f64 / all_done.as_secs_f64(),
-        load.ok,
-        all_done.as_secs_f64()
-    );
-    println!("  daemon peak RSS   {} MB", memory.join(", "));
+
+    async fn stop(mut self) {
+        unsafe {
+            libc::kill(self.pid as i32, libc::SIGTERM);
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(30), self.child.wait()).await;
+    }
 }
 
-fn main() {
-    // `cargo bench` passes `--bench`; nothing else to parse.
-    let seconds: u64 = std::env::var("LOAD_SECONDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(10)
-        .clamp(1, 120);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async move {
-        let (downstream_url, downstream) = start_downstream().await;
+/// One phase's figures.
+#[derive(Clone, Copy, Default)]
+struct Figures {
+    answers: f64,
+    median_ms: f64,
+    p99_ms: f64,
+    /// Executions completed per second while the load ran.
+    completed_during: f64,
+    /// Accepted per second while the load ran.
+    accepted_during: f64,
+    busy: f64,
+    /// Seconds from the end of the load until the last execution completed.
+    drain_s: f64,
+    cpu_us: f64,
+}
 
-        // Reference: the downstream server alone, same generator, same clients.
-        let reference = drive(
-            vec![format!("{downstream_url}/alone")],
-            seconds,
-            None,
-            |_| "{}".to_owned(),
-        )
-        .await;
-        let reference_rate = reference.ok as f64 / reference.elapsed.as_secs_f64();
+struct Bench {
+    binary: PathBuf,
+    downstream: Downstream,
+    seconds: f64,
+}
 
-        let dir = tempfile::tempdir().unwrap();
-        let scenarios = dir.path().join("scenarios");
-        std::fs::create_dir(&scenarios).unwrap();
+impl Bench {
+    /// Runs `clients` against `hook` of a daemon on `store`.
+    async fn phase(
+        &self,
+        scenarios: &Path,
+        store: &str,
+        hook: &str,
+        clients: usize,
+        rate: Option<f64>,
+    ) -> Figures {
+        let daemon = Daemon::start(&self.binary, scenarios, store).await;
+        let url = format!("{}/hooks/{hook}", daemon.url);
+        let before = self.downstream.calls().await;
+        let cpu_before = cpu_time(daemon.pid);
+        let load = drive(&url, clients, self.seconds, rate).await;
+        let during = self.downstream.calls().await - before;
+        let load_ended = Instant::now();
+        // Every accepted event reaches the downstream; wait (bounded) for the tail.
+        let wait_until = load_ended + Duration::from_secs(120);
+        let mut completed = during;
+        while completed < load.ok && Instant::now() < wait_until {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            completed = self.downstream.calls().await - before;
+        }
+        let drain = load_ended.elapsed();
+        let cpu = cpu_time(daemon.pid) - cpu_before;
+        daemon.stop().await;
+        assert_eq!(load.other, 0, "answers that were neither 2xx nor 503");
+        assert!(completed >= load.ok, "{completed} of {} completed", load.ok);
+        Figures {
+            answers: load.rate(),
+            median_ms: load.p(0.5),
+            p99_ms: load.p(0.99),
+            completed_during: during as f64 / load.elapsed.as_secs_f64(),
+            accepted_during: load.rate(),
+            busy: load.busy as f64,
+            drain_s: drain.as_secs_f64(),
+            cpu_us: cpu.as_secs_f64() * 1e6 / completed.max(1) as f64,
+        }
+    }
+}
+
+fn write_scenarios(dir: &Path, downstream: &str) -> PathBuf {
+    let scenarios = dir.join("scenarios");
+    std::fs::create_dir_all(&scenarios).unwrap();
+    for (name, respond, route) in [
+        ("lead", "", "fast"),
+        ("lead-after-run", "respond: after_run", "fast"),
+        ("lead-slow-api", "", "slow"),
+    ] {
         std::fs::write(
-            scenarios.join("lead.yaml"),
+            scenarios.join(format!("{name}.yaml")),
             format!(
-                r#"name: lead
+                r#"name: {name}
 trigger:
-  webhook: {{ path: leads }}
+  webhook: {{ path: {name}, {respond} }}
 steps:
   - id: referred
     filter: {{ value: "{{{{ trigger.body.referral_code }}}}", exists: true }}
   - id: lead
     set: {{ email: "{{{{ lower trigger.body.email }}}}", code: "{{{{ trigger.body.referral_code }}}}" }}
   - id: crm
-    http: {{ method: POST, url: "{downstream_url}/crm/leads", json: "{{{{ steps.lead }}}}" }}
+    http: {{ method: POST, url: "{downstream}/{route}/crm/leads", json: "{{{{ steps.lead }}}}" }}
 "#
-            ),
+            )
+            .replace(", }", " }"),
         )
         .unwrap();
-        let sqlite = format!("sqlite://{}", dir.path().join("store.db").display());
-        phase("one daemon, SQLite file", &sqlite, 1, &scenarios, &downstream, seconds, None).await;
-        match std::env::var("SCENARIST_TEST_POSTGRES") {
-            Ok(server) if !server.is_empty() => {
-                let separator = if server.contains('?') { '&' } else { '?' };
-                for (label, rate) in [
-                    ("two daemons, one PostgreSQL schema, as fast as they answer", None),
-                    ("two daemons, one PostgreSQL schema, 1,100 webhooks/s offered", Some(1100.0)),
-                ] {
-                    let schema = format!("bench_{}_{}", std::process::id(), rate.is_some() as u8);
-                    let store = format!("{server}{separator}schema={schema}");
-                    phase(label, &store, 2, &scenarios, &downstream, seconds, rate).await;
-                    let _ = std::process::Command::new("psql")
-                        .arg(&server)
-                        .args(["-qc", &format!("DROP SCHEMA IF EXISTS {schema} CASCADE")])
-                        .output();
+    }
+    scenarios
+}
+
+/// Multiplies the finished executions already in `path` (and their steps)
+/// into `count` more, older than any, as months of history would be.
+fn fill_history(path: &Path, count: u64) {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    conn.execute_batch(&format!(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = OFF; BEGIN;
+         CREATE TEMP TABLE model AS SELECT * FROM executions WHERE status = 'succeeded' LIMIT 1;
+         CREATE TEMP TABLE model_steps AS SELECT * FROM steps WHERE execution_id = (SELECT id FROM model);
+         CREATE TEMP TABLE n AS WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {count}) SELECT i FROM n;
+         INSERT INTO executions (id, scenario, version, status, trigger_doc, vars, attempt, started_at,
+                                 updated_at, finished_at, next_retry_at, error_step, error, owner, replay_of, concurrency_key)
+           SELECT printf('00000000-0000-7000-8000-%012x', i), scenario, version, status, trigger_doc, vars, attempt,
+                  started_at - i * 1000000, updated_at - i * 1000000, finished_at - i * 1000000, NULL, NULL, NULL, NULL, NULL, NULL
+           FROM model, n;
+         INSERT INTO steps (execution_id, path, step_key, kind, status, attempts, input, output, error, detail, started_at, duration_ms)
+           SELECT printf('00000000-0000-7000-8000-%012x', i), path, step_key, kind, status, attempts, input, output, error, detail,
+                  started_at - i * 1000000, duration_ms
+           FROM model_steps, n;
+         COMMIT; PRAGMA wal_checkpoint(TRUNCATE); ANALYZE;"
+    ))
+    .unwrap();
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(|a, b| a.total_cmp(b));
+    if values.is_empty() {
+        return f64::NAN;
+    }
+    values[values.len() / 2]
+}
+
+fn env_number(name: &str, default: f64) -> f64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
+}
+
+const CLIENT_COUNTS: [usize; 3] = [1, 8, MAX_CLIENTS];
+
+fn main() {
+    if std::env::var_os(DOWNSTREAM_ROLE).is_some() {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        return runtime.block_on(serve_downstream());
+    }
+    let seconds = env_number("LOAD_SECONDS", 4.0).clamp(1.0, 60.0);
+    let rounds = env_number("ROUNDS", 3.0).clamp(1.0, 9.0) as usize;
+    let history = env_number("HISTORY", 1_000_000.0).clamp(0.0, 10_000_000.0) as u64;
+    let binary = std::env::var_os("SCENARIST_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_scenarist")));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async move {
+        let downstream = Downstream::start().await;
+        let downstream_url = downstream.url.clone();
+        let dir = tempfile::tempdir().unwrap();
+        let scenarios = write_scenarios(dir.path(), &downstream_url);
+        let bench = Bench {
+            binary,
+            downstream,
+            seconds,
+        };
+        let history_db = dir.path().join("history.db");
+        if history > 0 {
+            let filled = Instant::now();
+            let store = format!("sqlite://{}", history_db.display());
+            bench.phase(&scenarios, &store, "lead", 8, Some(500.0)).await;
+            tokio::task::block_in_place(|| fill_history(&history_db, history));
+            println!(
+                "history: {history} finished executions added in {:.0} s ({:.0} MB)",
+                filled.elapsed().as_secs_f64(),
+                std::fs::metadata(&history_db).map(|m| m.len()).unwrap_or(0) as f64 / 1e6
+            );
+        }
+        let mut reference: Vec<Vec<f64>> = vec![Vec::new(); 3];
+        let mut reference_p99: Vec<Vec<f64>> = vec![Vec::new(); 3];
+        let mut accepted: Vec<Vec<Figures>> = vec![Vec::new(); 3];
+        let mut after_run: Vec<Vec<Figures>> = vec![Vec::new(); 3];
+        let (mut slow, mut empty, mut full) = (Vec::new(), Vec::new(), Vec::new());
+        for round in 0..rounds {
+            let store = |name: &str| {
+                format!("sqlite://{}", dir.path().join(format!("{name}-{round}.db")).display())
+            };
+            for (i, clients) in CLIENT_COUNTS.into_iter().enumerate() {
+                let alone = drive(&format!("{downstream_url}/fast/alone"), clients, seconds, None).await;
+                reference[i].push(alone.rate());
+                reference_p99[i].push(alone.p(0.99));
+                let empty_store = store(&format!("accepted-{clients}"));
+                let figures = bench.phase(&scenarios, &empty_store, "lead", clients, None).await;
+                if clients == MAX_CLIENTS {
+                    empty.push(figures);
                 }
+                accepted[i].push(figures);
+                let figures = bench
+                    .phase(&scenarios, &store(&format!("after-run-{clients}")), "lead-after-run", clients, None)
+                    .await;
+                after_run[i].push(figures);
             }
-            _ => println!("(no PostgreSQL phase: set SCENARIST_TEST_POSTGRES=postgres://USER@HOST:PORT/DB)"),
+            slow.push(
+                bench
+                    .phase(&scenarios, &store("slow"), "lead-slow-api", MAX_CLIENTS, Some(700.0))
+                    .await,
+            );
+            if history > 0 {
+                let store = format!("sqlite://{}", history_db.display());
+                full.push(bench.phase(&scenarios, &store, "lead", MAX_CLIENTS, None).await);
+            }
+            eprintln!("round {} of {rounds} done", round + 1);
+        }
+
+        let pick = |figures: &[Figures], f: fn(&Figures) -> f64| median(figures.iter().map(f).collect());
+        println!(
+            "\nscenarist serve, default flags, SQLite file; {} s of load per phase, medians of {rounds} rounds; {}",
+            seconds,
+            chrono::Utc::now().format("%Y-%m-%d %H:%M UTC")
+        );
+        println!("\n| clients | reference: downstream alone | 202: answers/s | 202: median / p99 ms | completed/s during load (% of accepted) | drain after load | 503s | CPU per execution | after_run: executions/s (% of loopback limit) | after_run: median / p99 ms |");
+        println!("|---|---|---|---|---|---|---|---|---|---|");
+        for (i, clients) in CLIENT_COUNTS.into_iter().enumerate() {
+            let limit = median(reference[i].clone());
+            let (a, r) = (&accepted[i], &after_run[i]);
+            println!(
+                "| {clients} | {:.0}/s (p99 {:.2} ms) | {:.0} | {:.2} / {:.2} | {:.0} ({:.0}%) | {:.2} s | {:.0} | {:.0} µs | {:.0} ({:.0}% of {:.0}) | {:.2} / {:.2} |",
+                limit,
+                median(reference_p99[i].clone()),
+                pick(a, |f| f.answers),
+                pick(a, |f| f.median_ms),
+                pick(a, |f| f.p99_ms),
+                pick(a, |f| f.completed_during),
+                100.0 * pick(a, |f| f.completed_during / f.accepted_during),
+                pick(a, |f| f.drain_s),
+                pick(a, |f| f.busy),
+                pick(a, |f| f.cpu_us),
+                pick(r, |f| f.answers),
+                100.0 * pick(r, |f| f.answers) / (limit / 2.0),
+                limit / 2.0,
+                pick(r, |f| f.median_ms),
+                pick(r, |f| f.p99_ms),
+            );
         }
         println!(
-            "reference: the downstream server alone {:>8.0}/s (median {:.2} ms, p99 {:.2} ms)",
-            reference_rate,
-            percentile(&reference.latencies_us, 0.5),
-            percentile(&reference.latencies_us, 0.99)
+            "\ndownstream answering in 200 ms, 700 webhooks/s offered by {MAX_CLIENTS} clients: {:.0} completed/s during the load (202 p99 {:.2} ms, drained {:.2} s after), CPU per execution {:.0} µs",
+            pick(&slow, |f| f.completed_during),
+            pick(&slow, |f| f.p99_ms),
+            pick(&slow, |f| f.drain_s),
+            pick(&slow, |f| f.cpu_us),
         );
+        if history > 0 {
+            println!(
+                "history: {history} finished executions in the store, {MAX_CLIENTS} clients: {:.0} answers/s, {:.0} completed/s, p99 {:.2} ms; empty store, same round: {:.0} answers/s, {:.0} completed/s, p99 {:.2} ms",
+                pick(&full, |f| f.answers),
+                pick(&full, |f| f.completed_during),
+                pick(&full, |f| f.p99_ms),
+                pick(&empty, |f| f.answers),
+                pick(&empty, |f| f.completed_during),
+                pick(&empty, |f| f.p99_ms),
+            );
+        }
     });
 }
