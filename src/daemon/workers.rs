@@ -55,7 +55,9 @@ pub(super) async fn run(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>)
                     shared.start_flight(stored.summary.id);
                     let permit = free.pop().expect("a permit per claim");
                     shared.metrics.queue_depth.dec();
-                    tasks.spawn(run_claimed(shared.clone(), stored, permit));
+                    // Boxed: the execution's future is tens of kilobytes, and
+                    // tokio would copy it into the task and again at its end.
+                    tasks.spawn(Box::pin(run_claimed(shared.clone(), stored, permit)));
                 }
             }
             Ok(_) => {
@@ -123,7 +125,7 @@ async fn maintenance(shared: &Arc<Shared>, permits: &Arc<Semaphore>, tasks: &mut
             continue;
         }
         let shared = shared.clone();
-        tasks.spawn(async move {
+        tasks.spawn(Box::pin(async move {
             let journal = MetricsJournal(&shared.metrics);
             let result = shared.runner.resume(summary.id, &journal).await;
             shared.health.ran(&result);
@@ -136,7 +138,7 @@ async fn maintenance(shared: &Arc<Shared>, permits: &Arc<Semaphore>, tasks: &mut
             }
             shared.end_flight(summary.id);
             drop(permit);
-        });
+        }));
     }
 }
 
@@ -233,7 +235,7 @@ pub(super) fn retry_in_background(shared: &Arc<Shared>, id: Uuid) -> bool {
         return false;
     }
     let shared = shared.clone();
-    tokio::spawn(async move {
+    tokio::spawn(Box::pin(async move {
         let journal = MetricsJournal(&shared.metrics);
         let result = shared.runner.resume(id, &journal).await;
         shared.health.ran(&result);
@@ -242,7 +244,7 @@ pub(super) fn retry_in_background(shared: &Arc<Shared>, id: Uuid) -> bool {
             Err(e) => tracing::warn!(execution = %id, error = %e, "retry failed to start"),
         }
         shared.end_flight(id);
-    });
+    }));
     true
 }
 
@@ -250,7 +252,7 @@ pub(super) fn retry_in_background(shared: &Arc<Shared>, id: Uuid) -> bool {
 pub(super) fn replay_in_background(shared: &Arc<Shared>, id: Uuid, new_id: Uuid) {
     shared.start_flight(new_id);
     let shared = shared.clone();
-    tokio::spawn(async move {
+    tokio::spawn(Box::pin(async move {
         let journal = MetricsJournal(&shared.metrics);
         let result = shared.runner.replay_as(id, new_id, &journal).await;
         shared.health.ran(&result);
@@ -259,7 +261,7 @@ pub(super) fn replay_in_background(shared: &Arc<Shared>, id: Uuid, new_id: Uuid)
             Err(e) => tracing::warn!(execution = %id, error = %e, "replay failed to start"),
         }
         shared.end_flight(new_id);
-    });
+    }));
 }
 
 fn finished(shared: &Shared, execution: crate::engine::Execution) {

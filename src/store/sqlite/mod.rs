@@ -183,14 +183,9 @@ impl SqliteStore {
         let (readers, checkpointer) = match file {
             Some(path) => {
                 // The checkpoint thread copies the log back; the writer only appends.
-                // A larger page cache than SQLite's 2 MB keeps the indexes'
-                // hot pages (their right edges, the unfinished executions) in
-                // memory however long the history grows.
                 conn.execute_batch(&format!(
-                    "PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = {};
-                     PRAGMA cache_size = -{};",
-                    readers::WAL_SIZE_LIMIT,
-                    readers::WRITER_CACHE_KIB
+                    "PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = {};",
+                    readers::WAL_SIZE_LIMIT
                 ))?;
                 (
                     Some(std::sync::Arc::new(readers::Readers::open(path)?)),

@@ -36,10 +36,6 @@ const READERS: usize = 3;
 /// once per commit), and the log stays a few megabytes long.
 const CHECKPOINT_PAUSE: Duration = Duration::from_millis(200);
 
-/// Page cache of the writer's connection, and of each reader's, in KiB.
-pub(super) const WRITER_CACHE_KIB: i64 = 16 * 1024;
-const READER_CACHE_KIB: i64 = 4 * 1024;
-
 /// The write-ahead log file is cut back to this size when it restarts.
 pub(super) const WAL_SIZE_LIMIT: i64 = 64 * 1024 * 1024;
 
@@ -89,9 +85,7 @@ fn reader_connection(path: &Path) -> Result<Connection, StoreError> {
     let conn = Connection::open(path)?;
     conn.busy_timeout(super::BUSY_TIMEOUT)?;
     // A reader never writes, whatever a job tries.
-    conn.execute_batch(&format!(
-        "PRAGMA query_only = ON; PRAGMA cache_size = -{READER_CACHE_KIB};"
-    ))?;
+    conn.execute_batch("PRAGMA query_only = ON;")?;
     Ok(conn)
 }
 
