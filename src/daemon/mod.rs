@@ -156,6 +156,9 @@ pub(crate) struct Shared {
     pub last_event_prune: std::sync::Mutex<Option<chrono::DateTime<chrono::Utc>>>,
     /// The completion rate, for backpressure in seconds of work.
     pub backlog: backlog::Backlog,
+    /// One per worker: held by each execution this process runs, whether a
+    /// worker claimed it from the queue or a webhook started it at once.
+    pub permits: Arc<tokio::sync::Semaphore>,
 }
 
 impl Shared {
@@ -171,6 +174,12 @@ impl Shared {
     pub fn end_flight(&self, id: Uuid) {
         self.in_flight.lock().expect("in-flight lock").remove(&id);
         self.backlog.completed();
+    }
+
+    /// An execution marked in flight that never started (a duplicate, a
+    /// refused write): unmarked without counting as completed.
+    pub fn cancel_flight(&self, id: Uuid) {
+        self.in_flight.lock().expect("in-flight lock").remove(&id);
     }
 
     pub fn in_flight_now(&self) -> std::collections::HashSet<Uuid> {
@@ -262,6 +271,7 @@ impl Daemon {
             // What may wait while nothing completes: ten seconds of work
             // at one execution per worker per second.
             backlog: backlog::Backlog::new(config.max_backlog, config.workers as u64 * 10),
+            permits: Arc::new(tokio::sync::Semaphore::new(config.workers.max(1))),
             config,
         });
         // Events accepted before a restart are still queued.

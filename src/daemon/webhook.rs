@@ -19,9 +19,13 @@ use uuid::Uuid;
 
 use super::signature::{self, Check};
 use super::{trigger_context, Served, Shared};
+use crate::engine::ExecutionStatus;
 use crate::model::{HttpMethod, WebhookRespond};
 use crate::plan::WebhookAuthPlan;
-use crate::store::{Admission, DedupeKey, Enqueued, NewExecution};
+use crate::runner::owner;
+use crate::store::{
+    Admission, DedupeKey, Enqueued, ExecutionSummary, NewExecution, StoredExecution,
+};
 
 pub(super) async fn handle(
     State(shared): State<Arc<Shared>>,
@@ -175,6 +179,20 @@ async fn answer(
     let mut trigger = trigger;
     shared.runner.mask(&served.plan, &mut trigger);
     let id = Uuid::now_v7();
+    // A free worker: the event is committed running, owned by this
+    // process, and starts at once (no claim, no wake-up). When every worker
+    // is busy it takes the queue, and a freed permit goes to the workers'
+    // claim first (tokio's semaphore serves waiters before `try_acquire`),
+    // so queued events are never overtaken for long. Scenarios with a
+    // concurrency limit always take the queue, which keeps limits and order.
+    let permit = served
+        .limit
+        .is_none()
+        .then(|| shared.permits.clone().try_acquire_owned().ok())
+        .flatten();
+    if permit.is_some() {
+        shared.start_flight(id);
+    }
     let new = NewExecution {
         id,
         scenario: served.plan.name.clone(),
@@ -182,14 +200,19 @@ async fn answer(
         trigger,
         vars: Map::new(),
         started_at: received_at,
-        owner: String::new(),
+        owner: match permit {
+            Some(_) => owner::this_process().to_owned(),
+            None => String::new(),
+        },
         replay_of: None,
         keys,
     };
+    let started = permit.map(|permit| (permit, started_execution(&new)));
     let admission = Admission {
         dedupe,
         tick: None,
         concurrency_key,
+        start: started.is_some(),
     };
     let waiter = (webhook.respond == WebhookRespond::AfterRun).then(|| {
         let (tx, rx) = tokio::sync::oneshot::channel();
@@ -199,8 +222,20 @@ async fn answer(
     match shared.store.enqueue(new, admission, received_at).await {
         Ok(Enqueued::Accepted(id)) => {
             shared.health.wrote();
-            shared.metrics.queue_depth.inc();
-            shared.wake.notify_one();
+            match started {
+                Some((permit, stored)) => {
+                    // Boxed, as the workers' own: the future is large.
+                    tokio::spawn(Box::pin(super::workers::run_claimed(
+                        shared.clone(),
+                        stored,
+                        permit,
+                    )));
+                }
+                None => {
+                    shared.metrics.queue_depth.inc();
+                    shared.wake.notify_one();
+                }
+            }
             match waiter {
                 None => {
                     let body = Json(json!({ "execution_id": id }));
@@ -213,11 +248,13 @@ async fn answer(
             }
         }
         Ok(Enqueued::Duplicate(existing)) => {
+            shared.cancel_flight(id);
             shared.waiters.lock().expect("waiters lock").remove(&id);
             let body = Json(json!({ "duplicate": true, "execution_id": existing }));
             (StatusCode::OK, (StatusCode::OK, body).into_response())
         }
         Err(e) => {
+            shared.cancel_flight(id);
             shared.waiters.lock().expect("waiters lock").remove(&id);
             shared.health.refused(&e);
             tracing::error!(error = %e, "cannot commit a webhook event");
@@ -226,6 +263,31 @@ async fn answer(
                 "the event could not be stored; send it again",
             )
         }
+    }
+}
+
+/// What a worker would have claimed: the execution as it is committed
+/// when a webhook starts it at once.
+fn started_execution(new: &NewExecution) -> StoredExecution {
+    StoredExecution {
+        summary: ExecutionSummary {
+            id: new.id,
+            scenario: new.scenario.clone(),
+            version: new.version.clone(),
+            status: ExecutionStatus::Running,
+            attempt: 1,
+            started_at: new.started_at,
+            finished_at: None,
+            next_retry_at: None,
+            error_step: None,
+            error: None,
+            owner: Some(new.owner.clone()),
+            replay_of: None,
+            keys: Default::default(),
+        },
+        trigger: new.trigger.clone(),
+        vars: new.vars.clone(),
+        steps: Vec::new(),
     }
 }
 

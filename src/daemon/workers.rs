@@ -22,7 +22,7 @@ const IDLE_POLL: Duration = Duration::from_millis(250);
 const MAINTENANCE_EVERY: Duration = Duration::from_secs(1);
 
 pub(super) async fn run(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>) {
-    let permits = Arc::new(Semaphore::new(shared.config.workers.max(1)));
+    let permits = shared.permits.clone();
     let mut tasks = JoinSet::new();
     let mut last_maintenance: Option<Instant> = None;
     loop {
@@ -79,6 +79,7 @@ pub(super) async fn run(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>)
     // Shutdown: in-flight executions get the grace period; what is left stays
     // `running` in the store and is resumed at the next start.
     let grace = shared.config.grace;
+    let started_draining = Instant::now();
     let drained =
         tokio::time::timeout(grace, async { while tasks.join_next().await.is_some() {} }).await;
     if drained.is_err() {
@@ -88,6 +89,17 @@ pub(super) async fn run(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>)
         );
         tasks.abort_all();
         while tasks.join_next().await.is_some() {}
+        return;
+    }
+    // Executions webhooks started at once hold a permit each: they get what
+    // is left of the grace period too (past it, they resume at the next start).
+    let all = shared.config.workers.max(1) as u32;
+    let left = grace.saturating_sub(started_draining.elapsed());
+    if tokio::time::timeout(left, permits.acquire_many(all))
+        .await
+        .is_err()
+    {
+        tracing::warn!("grace period over: the rest resumes at the next start");
     }
 }
 
@@ -165,7 +177,13 @@ async fn prune_events(shared: &Shared) {
     }
 }
 
-async fn run_claimed(shared: Arc<Shared>, stored: StoredExecution, permit: OwnedSemaphorePermit) {
+/// Runs an execution this process owns (claimed from the queue, or started
+/// at once by a webhook) while it holds a worker's permit.
+pub(super) async fn run_claimed(
+    shared: Arc<Shared>,
+    stored: StoredExecution,
+    permit: OwnedSemaphorePermit,
+) {
     let id = stored.summary.id;
     let scenarios = shared.scenarios();
     let current = scenarios

@@ -157,6 +157,11 @@ pub struct Admission {
     pub tick: Option<DateTime<Utc>>,
     /// `settings.concurrency.key`, evaluated: the limit and order hold per key.
     pub concurrency_key: Option<String>,
+    /// Start it at once in the process `NewExecution::owner` names: it is
+    /// committed `running` with that owner, never `queued`, so no claim is
+    /// needed. For a daemon with a free worker; if that process dies, the
+    /// execution is resumed as any orphan is.
+    pub start: bool,
 }
 
 /// What became of an event offered to the queue.

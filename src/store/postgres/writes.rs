@@ -376,12 +376,10 @@ pub(super) async fn enqueue_in(
             return Ok(Enqueued::Duplicate(uuid(&holder, "execution id")?));
         }
     }
-    insert_execution(
-        tx,
-        new,
-        ExecutionStatus::Queued,
-        admission.concurrency_key.as_deref(),
-    )
-    .await?;
+    let status = match admission.start {
+        true => ExecutionStatus::Running,
+        false => ExecutionStatus::Queued,
+    };
+    insert_execution(tx, new, status, admission.concurrency_key.as_deref()).await?;
     Ok(Enqueued::Accepted(new.id))
 }

@@ -418,12 +418,11 @@ impl Store for SqliteStore {
                     return Ok(crate::store::Enqueued::Duplicate(holder));
                 }
             }
-            insert_execution(
-                conn,
-                &new,
-                ExecutionStatus::Queued,
-                admission.concurrency_key.as_deref(),
-            )?;
+            let status = match admission.start {
+                true => ExecutionStatus::Running,
+                false => ExecutionStatus::Queued,
+            };
+            insert_execution(conn, &new, status, admission.concurrency_key.as_deref())?;
             Ok(crate::store::Enqueued::Accepted(new.id))
         })
         .await

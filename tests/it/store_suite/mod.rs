@@ -276,6 +276,7 @@ pub async fn every_check(store: Arc<dyn Store>) {
     queue::enqueue_takes_a_dedupe_key_with_the_execution(store).await;
     queue::a_tick_is_queued_once_and_the_latest_is_remembered(store).await;
     queue::claim_queued_takes_the_oldest_up_to_max(store).await;
+    queue::an_execution_started_at_once_skips_the_queue(store).await;
     queue::claim_queued_respects_a_scenario_limit(store).await;
     queue::claim_queued_keeps_the_order_of_a_concurrency_key(store).await;
     review::a_decision_is_kept_only_while_the_approval_waits(store).await;

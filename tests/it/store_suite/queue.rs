@@ -338,3 +338,39 @@ pub(super) async fn claim_queued_keeps_the_order_of_a_concurrency_key(store: &dy
     assert_eq!(claim_queued(store, "w", &limits, 1).await, vec![k2]);
     succeed(store, "w", &[k2, other, sentinel]).await;
 }
+
+/// An event admitted to start at once is committed running, owned by the
+/// process that will run it: never in the queue (so never claimed), and
+/// resumable like any running execution if that process dies.
+pub(super) async fn an_execution_started_at_once_skips_the_queue(store: &dyn Store) {
+    let scenario = unique("started");
+    let t = now();
+    let depth = store.queue_depth().await.unwrap();
+    let mut new = new_execution(&scenario, t);
+    new.owner = OWNER.to_owned();
+    let id = new.id;
+    let admission = Admission {
+        start: true,
+        ..Admission::default()
+    };
+    assert_eq!(
+        store.enqueue(new, admission, t).await.unwrap(),
+        Enqueued::Accepted(id)
+    );
+    let stored = store.execution(id).await.unwrap().expect("stored");
+    assert_eq!(stored.summary.status, ExecutionStatus::Running);
+    assert_eq!(stored.summary.owner.as_deref(), Some(OWNER));
+    assert_eq!(stored.summary.attempt, 1);
+    assert_eq!(store.queue_depth().await.unwrap(), depth);
+    let resumable = store.resumable(t + ms(20)).await.unwrap();
+    assert!(resumable.iter().any(|r| r.id == id));
+    finish(
+        store,
+        id,
+        OWNER,
+        ExecutionStatus::Succeeded,
+        t + ms(30),
+        None,
+    )
+    .await;
+}
