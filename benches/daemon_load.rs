@@ -4,8 +4,8 @@
 //! The scenario is the one a webhook of a referral program usually runs:
 //! filter, set, one HTTP POST to an API, on an SQLite file, with the daemon's
 //! default flags. The load generator (32 HTTP/1.1 clients at most, keep-alive,
-//! each waiting for its answer) and the downstream API stand-in run in this
-//! process; the daemon in its own. Per round:
+//! each waiting for its answer) runs in this process, the downstream API
+//! stand-in and the daemon each in their own. Per round:
 //!
 //! - reference: the downstream stand-in alone at 1, 8 and 32 clients (the
 //!   loopback limit of this generator on this machine);
@@ -19,13 +19,19 @@
 //! - a downstream that answers in 200 ms, offered 700 webhooks/s: completions
 //!   per second with the default workers;
 //! - history: the 202 phase at 32 clients on a store holding 1,000,000
-//!   finished executions (3,000,000 steps), next to an empty store.
+//!   finished executions (3,000,000 steps), right after the same on an
+//!   empty store;
+//! - when `SCENARIST_TEST_POSTGRES` names a server: two daemons sharing one
+//!   PostgreSQL schema, 1,100 webhooks/s offered, completions and p99.
 //!
 //! Run: `cargo bench --bench daemon_load` (about 6 minutes; builds the release
 //! binary first). `LOAD_SECONDS` (default 4) is each phase's load,
 //! `ROUNDS` (default 3) the rounds, `HISTORY` (default 1000000) the finished
 //! executions of the history phase (0 skips it), `SCENARIST_BIN` another
-//! binary to measure (an older build, say).
+//! binary to measure, `SCENARIST_BIN_BEFORE` a second one (an older build)
+//! measured in the same rounds, phase after phase, against the same
+//! references: what a change bought, on a machine whose speed drifts.
+//! `DAEMON_ARGS` adds flags to every daemon (`--workers 32`, say).
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -75,7 +81,8 @@ async fn serve_downstream() {
 struct Downstream {
     url: String,
     client: reqwest::Client,
-    _child: tokio::process::Child,
+    /// The stand-in's process, for the handle that started it.
+    _child: Option<tokio::process::Child>,
 }
 
 impl Downstream {
@@ -91,7 +98,7 @@ impl Downstream {
         Downstream {
             url: first.trim_start_matches("listening on ").to_owned(),
             client: reqwest::Client::new(),
-            _child: child,
+            _child: Some(child),
         }
     }
 
@@ -126,15 +133,16 @@ impl Load {
     }
 }
 
-/// `clients` clients posting to `url` for `seconds`, each waiting for its
-/// answer; with `rate`, together at most that many requests per second.
-async fn drive(url: &str, clients: usize, seconds: f64, rate: Option<f64>) -> Load {
+/// `clients` clients posting to `urls` (client `i` to `urls[i % len]`) for
+/// `seconds`, each waiting for its answer; with `rate`, together at most
+/// that many requests per second.
+async fn drive(urls: &[String], clients: usize, seconds: f64, rate: Option<f64>) -> Load {
     let counter = Arc::new(AtomicU64::new(0));
     let start = Instant::now();
     let deadline = start + Duration::from_secs_f64(seconds);
     let tasks: Vec<_> = (0..clients)
         .map(|i| {
-            let (url, counter) = (url.to_owned(), counter.clone());
+            let (url, counter) = (urls[i % urls.len()].clone(), counter.clone());
             tokio::spawn(async move {
                 let client = reqwest::Client::new();
                 let mut load = Load {
@@ -227,6 +235,11 @@ impl Daemon {
                 "--dir",
             ])
             .arg(scenarios)
+            .args(
+                std::env::var("DAEMON_ARGS")
+                    .unwrap_or_default()
+                    .split_whitespace(),
+            )
             .env("SCENARIST_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -284,11 +297,32 @@ impl Bench {
         clients: usize,
         rate: Option<f64>,
     ) -> Figures {
-        let daemon = Daemon::start(&self.binary, scenarios, store).await;
-        let url = format!("{}/hooks/{hook}", daemon.url);
+        self.phase_on(1, scenarios, store, hook, clients, rate)
+            .await
+    }
+
+    /// Runs `clients` against `hook` of `daemons` daemons sharing `store`.
+    async fn phase_on(
+        &self,
+        daemons: usize,
+        scenarios: &Path,
+        store: &str,
+        hook: &str,
+        clients: usize,
+        rate: Option<f64>,
+    ) -> Figures {
+        let mut running = Vec::new();
+        for _ in 0..daemons {
+            running.push(Daemon::start(&self.binary, scenarios, store).await);
+        }
+        let urls: Vec<String> = running
+            .iter()
+            .map(|d| format!("{}/hooks/{hook}", d.url))
+            .collect();
+        let cpu_of = |running: &[Daemon]| running.iter().map(|d| cpu_time(d.pid)).sum::<Duration>();
         let before = self.downstream.calls().await;
-        let cpu_before = cpu_time(daemon.pid);
-        let load = drive(&url, clients, self.seconds, rate).await;
+        let cpu_before = cpu_of(&running);
+        let load = drive(&urls, clients, self.seconds, rate).await;
         let during = self.downstream.calls().await - before;
         let load_ended = Instant::now();
         // Every accepted event reaches the downstream; wait (bounded) for the tail.
@@ -299,8 +333,10 @@ impl Bench {
             completed = self.downstream.calls().await - before;
         }
         let drain = load_ended.elapsed();
-        let cpu = cpu_time(daemon.pid) - cpu_before;
-        daemon.stop().await;
+        let cpu = cpu_of(&running) - cpu_before;
+        for daemon in running {
+            daemon.stop().await;
+        }
         assert_eq!(load.other, 0, "answers that were neither 2xx nor 503");
         assert!(completed >= load.ok, "{completed} of {} completed", load.ok);
         Figures {
@@ -386,6 +422,92 @@ fn env_number(name: &str, default: f64) -> f64 {
 
 const CLIENT_COUNTS: [usize; 3] = [1, 8, MAX_CLIENTS];
 
+/// One build's figures over the rounds.
+#[derive(Default)]
+struct Results {
+    accepted: [Vec<Figures>; 3],
+    after_run: [Vec<Figures>; 3],
+    slow: Vec<Figures>,
+    empty: Vec<Figures>,
+    full: Vec<Figures>,
+    shared_pg: Vec<Figures>,
+}
+
+/// A build to measure: its label, binary, and store of history.
+struct Build {
+    label: String,
+    bench: Bench,
+    history_db: PathBuf,
+    results: Results,
+}
+
+fn pick(figures: &[Figures], f: fn(&Figures) -> f64) -> f64 {
+    median(figures.iter().map(f).collect())
+}
+
+fn print_results(
+    build: &Build,
+    reference: &[Vec<f64>],
+    reference_p99: &[Vec<f64>],
+    history: u64,
+    postgres: bool,
+) {
+    let r = &build.results;
+    println!("\n{}:\n", build.label);
+    println!("| clients | reference: downstream alone | 202: answers/s | 202: median / p99 ms | completed/s during load (% of accepted) | drain after load | 503s | CPU per execution | after_run: executions/s (% of loopback limit) | after_run: median / p99 ms |");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
+    for (i, clients) in CLIENT_COUNTS.into_iter().enumerate() {
+        let limit = median(reference[i].clone());
+        let (a, w) = (&r.accepted[i], &r.after_run[i]);
+        println!(
+            "| {clients} | {:.0}/s (p99 {:.2} ms) | {:.0} | {:.2} / {:.2} | {:.0} ({:.0}%) | {:.2} s | {:.0} | {:.0} µs | {:.0} ({:.0}% of {:.0}) | {:.2} / {:.2} |",
+            limit,
+            median(reference_p99[i].clone()),
+            pick(a, |f| f.answers),
+            pick(a, |f| f.median_ms),
+            pick(a, |f| f.p99_ms),
+            pick(a, |f| f.completed_during),
+            100.0 * pick(a, |f| f.completed_during / f.accepted_during),
+            pick(a, |f| f.drain_s),
+            pick(a, |f| f.busy),
+            pick(a, |f| f.cpu_us),
+            pick(w, |f| f.answers),
+            100.0 * pick(w, |f| f.answers) / (limit / 2.0),
+            limit / 2.0,
+            pick(w, |f| f.median_ms),
+            pick(w, |f| f.p99_ms),
+        );
+    }
+    println!(
+        "\n- downstream answering in 200 ms, 700 webhooks/s offered by {MAX_CLIENTS} clients: {:.0} completed/s during the load (202 p99 {:.2} ms, drained {:.2} s after), CPU per execution {:.0} µs",
+        pick(&r.slow, |f| f.completed_during),
+        pick(&r.slow, |f| f.p99_ms),
+        pick(&r.slow, |f| f.drain_s),
+        pick(&r.slow, |f| f.cpu_us),
+    );
+    if history > 0 {
+        println!(
+            "- {history} finished executions in the store, {MAX_CLIENTS} clients: {:.0} answers/s, {:.0} completed/s, p99 {:.2} ms; an empty store just before: {:.0} answers/s, {:.0} completed/s, p99 {:.2} ms",
+            pick(&r.full, |f| f.answers),
+            pick(&r.full, |f| f.completed_during),
+            pick(&r.full, |f| f.p99_ms),
+            pick(&r.empty, |f| f.answers),
+            pick(&r.empty, |f| f.completed_during),
+            pick(&r.empty, |f| f.p99_ms),
+        );
+    }
+    if postgres {
+        println!(
+            "- two daemons on one PostgreSQL schema, 1,100 webhooks/s offered by {MAX_CLIENTS} clients: {:.0} completed/s during the load, 202 median {:.2} ms, p99 {:.2} ms, drained {:.2} s after, CPU per execution {:.0} µs (both daemons; PostgreSQL's own not counted)",
+            pick(&r.shared_pg, |f| f.completed_during),
+            pick(&r.shared_pg, |f| f.median_ms),
+            pick(&r.shared_pg, |f| f.p99_ms),
+            pick(&r.shared_pg, |f| f.drain_s),
+            pick(&r.shared_pg, |f| f.cpu_us),
+        );
+    }
+}
+
 fn main() {
     if std::env::var_os(DOWNSTREAM_ROLE).is_some() {
         let runtime = tokio::runtime::Runtime::new().unwrap();
@@ -397,6 +519,10 @@ fn main() {
     let binary = std::env::var_os("SCENARIST_BIN")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_scenarist")));
+    let before = std::env::var_os("SCENARIST_BIN_BEFORE").map(PathBuf::from);
+    let postgres = std::env::var("SCENARIST_TEST_POSTGRES")
+        .ok()
+        .filter(|s| !s.is_empty());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -406,106 +532,101 @@ fn main() {
         let downstream_url = downstream.url.clone();
         let dir = tempfile::tempdir().unwrap();
         let scenarios = write_scenarios(dir.path(), &downstream_url);
-        let bench = Bench {
-            binary,
-            downstream,
-            seconds,
-        };
-        let history_db = dir.path().join("history.db");
+        let mut builds = vec![(format!("{}", binary.display()), binary)];
+        if let Some(before) = before {
+            builds.push((format!("{} (SCENARIST_BIN_BEFORE), in the same rounds", before.display()), before));
+        }
+        let mut builds: Vec<Build> = builds
+            .into_iter()
+            .enumerate()
+            .map(|(n, (label, binary))| Build {
+                label,
+                bench: Bench {
+                    binary,
+                    downstream: Downstream {
+                        url: downstream.url.clone(),
+                        client: reqwest::Client::new(),
+                        _child: None,
+                    },
+                    seconds,
+                },
+                history_db: dir.path().join(format!("history-{n}.db")),
+                results: Results::default(),
+            })
+            .collect();
         if history > 0 {
-            let filled = Instant::now();
-            let store = format!("sqlite://{}", history_db.display());
-            bench.phase(&scenarios, &store, "lead", 8, Some(500.0)).await;
-            tokio::task::block_in_place(|| fill_history(&history_db, history));
-            println!(
-                "history: {history} finished executions added in {:.0} s ({:.0} MB)",
-                filled.elapsed().as_secs_f64(),
-                std::fs::metadata(&history_db).map(|m| m.len()).unwrap_or(0) as f64 / 1e6
-            );
+            for build in &builds {
+                let filled = Instant::now();
+                let store = format!("sqlite://{}", build.history_db.display());
+                build.bench.phase(&scenarios, &store, "lead", 8, Some(500.0)).await;
+                tokio::task::block_in_place(|| fill_history(&build.history_db, history));
+                eprintln!(
+                    "history of {}: {history} finished executions added in {:.0} s ({:.0} MB)",
+                    build.label,
+                    filled.elapsed().as_secs_f64(),
+                    std::fs::metadata(&build.history_db).map(|m| m.len()).unwrap_or(0) as f64 / 1e6
+                );
+            }
         }
         let mut reference: Vec<Vec<f64>> = vec![Vec::new(); 3];
         let mut reference_p99: Vec<Vec<f64>> = vec![Vec::new(); 3];
-        let mut accepted: Vec<Vec<Figures>> = vec![Vec::new(); 3];
-        let mut after_run: Vec<Vec<Figures>> = vec![Vec::new(); 3];
-        let (mut slow, mut empty, mut full) = (Vec::new(), Vec::new(), Vec::new());
         for round in 0..rounds {
-            let store = |name: &str| {
-                format!("sqlite://{}", dir.path().join(format!("{name}-{round}.db")).display())
-            };
-            for (i, clients) in CLIENT_COUNTS.into_iter().enumerate() {
-                let alone = drive(&format!("{downstream_url}/fast/alone"), clients, seconds, None).await;
-                reference[i].push(alone.rate());
-                reference_p99[i].push(alone.p(0.99));
-                let empty_store = store(&format!("accepted-{clients}"));
-                let figures = bench.phase(&scenarios, &empty_store, "lead", clients, None).await;
-                if clients == MAX_CLIENTS {
-                    empty.push(figures);
+            for (n, build) in builds.iter_mut().enumerate() {
+                let (bench, r) = (&build.bench, &mut build.results);
+                let store = |name: &str| {
+                    format!("sqlite://{}", dir.path().join(format!("{name}-{round}-{n}.db")).display())
+                };
+                for (i, clients) in CLIENT_COUNTS.into_iter().enumerate() {
+                    if n == 0 {
+                        let alone = drive(&[format!("{downstream_url}/fast/alone")], clients, seconds, None).await;
+                        reference[i].push(alone.rate());
+                        reference_p99[i].push(alone.p(0.99));
+                    }
+                    let fresh = store(&format!("accepted-{clients}"));
+                    r.accepted[i].push(bench.phase(&scenarios, &fresh, "lead", clients, None).await);
+                    let fresh = store(&format!("after-run-{clients}"));
+                    r.after_run[i].push(bench.phase(&scenarios, &fresh, "lead-after-run", clients, None).await);
                 }
-                accepted[i].push(figures);
-                let figures = bench
-                    .phase(&scenarios, &store(&format!("after-run-{clients}")), "lead-after-run", clients, None)
-                    .await;
-                after_run[i].push(figures);
-            }
-            slow.push(
-                bench
-                    .phase(&scenarios, &store("slow"), "lead-slow-api", MAX_CLIENTS, Some(700.0))
-                    .await,
-            );
-            if history > 0 {
-                let store = format!("sqlite://{}", history_db.display());
-                full.push(bench.phase(&scenarios, &store, "lead", MAX_CLIENTS, None).await);
+                r.slow.push(
+                    bench
+                        .phase(&scenarios, &store("slow"), "lead-slow-api", MAX_CLIENTS, Some(700.0))
+                        .await,
+                );
+                if history > 0 {
+                    // Side by side, so that the machine's mood is the same for both.
+                    let fresh = store("history-empty");
+                    r.empty.push(bench.phase(&scenarios, &fresh, "lead", MAX_CLIENTS, None).await);
+                    let full = format!("sqlite://{}", build.history_db.display());
+                    r.full.push(bench.phase(&scenarios, &full, "lead", MAX_CLIENTS, None).await);
+                }
+                if let Some(server) = &postgres {
+                    let schema = format!("bench_{}_{round}_{n}", std::process::id());
+                    let separator = if server.contains('?') { '&' } else { '?' };
+                    let store = format!("{server}{separator}schema={schema}");
+                    r.shared_pg.push(
+                        bench
+                            .phase_on(2, &scenarios, &store, "lead", MAX_CLIENTS, Some(1100.0))
+                            .await,
+                    );
+                    let _ = std::process::Command::new("psql")
+                        .arg(server)
+                        .args(["-qc", &format!("DROP SCHEMA IF EXISTS {schema} CASCADE")])
+                        .output();
+                }
             }
             eprintln!("round {} of {rounds} done", round + 1);
         }
-
-        let pick = |figures: &[Figures], f: fn(&Figures) -> f64| median(figures.iter().map(f).collect());
         println!(
-            "\nscenarist serve, default flags, SQLite file; {} s of load per phase, medians of {rounds} rounds; {}",
-            seconds,
-            chrono::Utc::now().format("%Y-%m-%d %H:%M UTC")
+            "scenarist serve, default flags, SQLite file; {seconds} s of load per phase, medians of {rounds} rounds; {}; {} cores",
+            chrono::Utc::now().format("%Y-%m-%d %H:%M UTC"),
+            std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)
         );
-        println!("\n| clients | reference: downstream alone | 202: answers/s | 202: median / p99 ms | completed/s during load (% of accepted) | drain after load | 503s | CPU per execution | after_run: executions/s (% of loopback limit) | after_run: median / p99 ms |");
-        println!("|---|---|---|---|---|---|---|---|---|---|");
-        for (i, clients) in CLIENT_COUNTS.into_iter().enumerate() {
-            let limit = median(reference[i].clone());
-            let (a, r) = (&accepted[i], &after_run[i]);
-            println!(
-                "| {clients} | {:.0}/s (p99 {:.2} ms) | {:.0} | {:.2} / {:.2} | {:.0} ({:.0}%) | {:.2} s | {:.0} | {:.0} µs | {:.0} ({:.0}% of {:.0}) | {:.2} / {:.2} |",
-                limit,
-                median(reference_p99[i].clone()),
-                pick(a, |f| f.answers),
-                pick(a, |f| f.median_ms),
-                pick(a, |f| f.p99_ms),
-                pick(a, |f| f.completed_during),
-                100.0 * pick(a, |f| f.completed_during / f.accepted_during),
-                pick(a, |f| f.drain_s),
-                pick(a, |f| f.busy),
-                pick(a, |f| f.cpu_us),
-                pick(r, |f| f.answers),
-                100.0 * pick(r, |f| f.answers) / (limit / 2.0),
-                limit / 2.0,
-                pick(r, |f| f.median_ms),
-                pick(r, |f| f.p99_ms),
-            );
+        for build in &builds {
+            print_results(build, &reference, &reference_p99, history, postgres.is_some());
         }
-        println!(
-            "\ndownstream answering in 200 ms, 700 webhooks/s offered by {MAX_CLIENTS} clients: {:.0} completed/s during the load (202 p99 {:.2} ms, drained {:.2} s after), CPU per execution {:.0} µs",
-            pick(&slow, |f| f.completed_during),
-            pick(&slow, |f| f.p99_ms),
-            pick(&slow, |f| f.drain_s),
-            pick(&slow, |f| f.cpu_us),
-        );
-        if history > 0 {
-            println!(
-                "history: {history} finished executions in the store, {MAX_CLIENTS} clients: {:.0} answers/s, {:.0} completed/s, p99 {:.2} ms; empty store, same round: {:.0} answers/s, {:.0} completed/s, p99 {:.2} ms",
-                pick(&full, |f| f.answers),
-                pick(&full, |f| f.completed_during),
-                pick(&full, |f| f.p99_ms),
-                pick(&empty, |f| f.answers),
-                pick(&empty, |f| f.completed_during),
-                pick(&empty, |f| f.p99_ms),
-            );
+        if postgres.is_none() {
+            println!("\n(no PostgreSQL phase: set SCENARIST_TEST_POSTGRES=postgres://USER@HOST:PORT/DB)");
         }
+        drop(downstream);
     });
 }

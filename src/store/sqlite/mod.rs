@@ -67,7 +67,7 @@ type Job = Box<dyn FnOnce(Result<&Connection, String>) -> (bool, Reply) + Send>;
 pub struct SqliteStore {
     jobs: mpsc::Sender<Job>,
     /// Reader threads of a store file (none in memory: one connection).
-    readers: Option<std::sync::Arc<readers::Readers>>,
+    readers: Option<std::sync::Arc<readers::LazyReaders>>,
 }
 
 impl SqliteStore {
@@ -180,16 +180,15 @@ impl SqliteStore {
                     message: format!("migration failed: {e}"),
                 })?;
         }
-        let (readers, checkpointer) = match file {
+        let (readers, checkpoints) = match file {
             Some(path) => {
-                // The checkpoint thread copies the log back; the writer only appends.
                 conn.execute_batch(&format!(
-                    "PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = {};",
+                    "PRAGMA journal_size_limit = {};",
                     readers::WAL_SIZE_LIMIT
                 ))?;
                 (
-                    Some(std::sync::Arc::new(readers::Readers::open(path)?)),
-                    Some(readers::Checkpointer::start(path)?),
+                    Some(std::sync::Arc::new(readers::LazyReaders::new(path))),
+                    Some(readers::Checkpoints::new(path)),
                 )
             }
             None => (None, None),
@@ -197,7 +196,7 @@ impl SqliteStore {
         let (jobs, queue) = mpsc::channel::<Job>();
         std::thread::Builder::new()
             .name("scenarist-store".to_owned())
-            .spawn(move || writer(conn, queue, checkpointer))
+            .spawn(move || writer(conn, queue, checkpoints))
             .map_err(|e| StoreError::Database(format!("cannot start the store thread: {e}")))?;
         Ok(SqliteStore { jobs, readers })
     }
@@ -242,7 +241,7 @@ impl SqliteStore {
 fn writer(
     conn: Connection,
     queue: mpsc::Receiver<Job>,
-    checkpointer: Option<readers::Checkpointer>,
+    mut checkpoints: Option<readers::Checkpoints>,
 ) {
     // A write failed for want of room, and the write-ahead log has not been
     // truncated since.
@@ -325,8 +324,8 @@ fn writer(
             let _ = control(&conn, "ROLLBACK");
         }
         if committed.is_ok() {
-            if let Some(checkpointer) = &checkpointer {
-                checkpointer.ring();
+            if let Some(checkpoints) = &mut checkpoints {
+                checkpoints.committed(&conn);
             }
         }
         for answer in answers {

@@ -16,11 +16,14 @@
 //!   write lock) at most every `CHECKPOINT_PAUSE` while commits come, and the
 //!   writer only ever appends.
 //!
-//! An in-memory store has one connection and no log: everything stays on the
-//! writer thread there.
+//! Both start only when needed, so that a short command (`scenarist run`,
+//! `executions list`) pays for neither: the readers at the first read, the
+//! checkpoint thread after `HANDOVER_AFTER` commits (until then SQLite's own
+//! automatic checkpoint stays on). An in-memory store has one connection and
+//! no log: everything stays on the writer thread there.
 
-use std::path::Path;
-use std::sync::{mpsc, Arc, Mutex};
+use std::path::{Path, PathBuf};
+use std::sync::{mpsc, Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use rusqlite::Connection;
@@ -38,6 +41,84 @@ const CHECKPOINT_PAUSE: Duration = Duration::from_millis(200);
 
 /// The write-ahead log file is cut back to this size when it restarts.
 pub(super) const WAL_SIZE_LIMIT: i64 = 64 * 1024 * 1024;
+
+/// Commits after which the checkpoint thread takes over from SQLite's own
+/// automatic checkpoint: a process that commits this often is a daemon.
+const HANDOVER_AFTER: u64 = 64;
+
+/// The reader threads of a store file, opened at the first read.
+pub(super) struct LazyReaders {
+    path: PathBuf,
+    pool: OnceLock<Result<Readers, String>>,
+}
+
+impl LazyReaders {
+    pub(super) fn new(path: &Path) -> LazyReaders {
+        LazyReaders {
+            path: path.to_owned(),
+            pool: OnceLock::new(),
+        }
+    }
+
+    pub(super) async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let pool = self
+            .pool
+            .get_or_init(|| Readers::open(&self.path).map_err(|e| e.to_string()));
+        match pool {
+            Ok(readers) => readers.read(f).await,
+            Err(message) => Err(StoreError::Database(message.clone())),
+        }
+    }
+}
+
+/// The writer's side of checkpointing: counts commits, hands over to the
+/// checkpoint thread once the store is busy, then rings it after each commit.
+pub(super) struct Checkpoints {
+    path: PathBuf,
+    commits: u64,
+    thread: Option<Checkpointer>,
+}
+
+impl Checkpoints {
+    pub(super) fn new(path: &Path) -> Checkpoints {
+        Checkpoints {
+            path: path.to_owned(),
+            commits: 0,
+            thread: None,
+        }
+    }
+
+    /// Called by the writer after each successful commit, on its connection.
+    pub(super) fn committed(&mut self, conn: &Connection) {
+        if let Some(thread) = &self.thread {
+            thread.ring();
+            return;
+        }
+        self.commits += 1;
+        if self.commits < HANDOVER_AFTER {
+            return;
+        }
+        if conn.execute_batch("PRAGMA wal_autocheckpoint = 0").is_err() {
+            return;
+        }
+        match Checkpointer::start(&self.path) {
+            Ok(thread) => {
+                thread.ring();
+                self.thread = Some(thread);
+            }
+            Err(e) => {
+                // SQLite's own checkpoint goes on, on the commit path.
+                tracing::warn!(error = %e, "no checkpoint thread");
+                let _ = conn.execute_batch("PRAGMA wal_autocheckpoint = 1000");
+                self.commits = 0;
+            }
+        }
+    }
+}
 
 type ReadJob = Box<dyn FnOnce(Result<&Connection, &StoreError>) + Send>;
 
