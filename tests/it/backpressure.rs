@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::cluster::{downstream, scenario};
-use crate::daemon_util::{eventually, serve, ServeOptions};
+use crate::daemon_util::{eventually, executions, serve, ServeOptions};
 
 #[tokio::test]
 async fn a_queue_no_worker_can_work_off_answers_503_with_retry_after_and_keeps_what_it_took() {
@@ -75,19 +75,10 @@ async fn a_queue_no_worker_can_work_off_answers_503_with_retry_after_and_keeps_w
     );
     drop(held);
     // Every accepted event runs once the downstream answers again.
+    let url = daemon.url.clone();
     let done = eventually(30, || {
-        let (client, url) = (client.clone(), daemon.url.clone());
-        async move {
-            let list: Vec<Value> = client
-                .get(format!("{url}/api/executions?status=succeeded&limit=100"))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            list.len() == accepted
-        }
+        let url = url.clone();
+        async move { executions(&url, "status=succeeded").await.len() == accepted }
     })
     .await;
     assert!(done, "every accepted execution succeeded");

@@ -9,7 +9,7 @@ use sha2::Sha256;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::daemon_util::{eventually, serve, ServeOptions};
+use crate::daemon_util::{eventually, executions, serve, ServeOptions};
 
 struct Setup {
     dir: tempfile::TempDir,
@@ -44,17 +44,6 @@ impl Setup {
 
 fn client() -> reqwest::Client {
     reqwest::Client::new()
-}
-
-async fn executions(url: &str, query: &str) -> Vec<Value> {
-    client()
-        .get(format!("{url}/api/executions?limit=1000&{query}"))
-        .send()
-        .await
-        .unwrap()
-        .json::<Vec<Value>>()
-        .await
-        .unwrap()
 }
 
 fn sign(secret: &str, body: &[u8]) -> String {

@@ -127,3 +127,15 @@ where
     }
     false
 }
+
+/// `GET /api/executions?limit=1000&{query}` of the daemon at `url`.
+pub async fn executions(url: &str, query: &str) -> Vec<serde_json::Value> {
+    reqwest::Client::new()
+        .get(format!("{url}/api/executions?limit=1000&{query}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
