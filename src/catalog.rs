@@ -130,16 +130,12 @@ impl Catalog {
                 let mut diagnostics = failure.diagnostics;
                 if let Some(partial) = failure.partial {
                     // Check what could be read too, so one bad step does not hide the rest.
+                    // (The compiler leaves out what is under the unreadable parts.)
                     if let Err(more) = compile_with(&partial, &self.apps_near(file)) {
-                        let echoes = |d: &Diagnostic| {
-                            failure
-                                .failed_steps
-                                .iter()
-                                .any(|p| d.path.starts_with(p.as_str()))
-                                || d.message.starts_with("unknown step")
-                                || d.message.contains("__unreadable_step_")
+                        let placeholder = |d: &Diagnostic| {
+                            d.message.contains(crate::load::UNREADABLE_STEP_PREFIX)
                         };
-                        diagnostics.extend(more.into_iter().filter(|d| !echoes(d)));
+                        diagnostics.extend(more.into_iter().filter(|d| !placeholder(d)));
                         diagnostics.sort_by_key(|d| d.position);
                     }
                 }

@@ -73,6 +73,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     config.max_backlog = args.max_backlog.as_std();
     config.event_retention = args.event_retention.as_std();
     config.allow_network = args.allow_network;
+    config.proxies = super::store_arg::proxies();
     config.apps = super::apps_dir();
     if args.lease.as_std() < std::time::Duration::from_secs(1) {
         eprintln!("error: --lease must be at least 1s");

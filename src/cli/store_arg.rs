@@ -22,11 +22,19 @@ impl StoreArg {
     /// A runner on this store, reading declared env values from the process environment.
     pub fn runner(&self) -> anyhow::Result<Runner> {
         Ok(Runner::new(
-            scenarist::engine::Engine::new(),
+            scenarist::engine::Engine::new().with_network(scenarist::engine::NetworkPolicy {
+                proxies: proxies(),
+                ..Default::default()
+            }),
             self.open()?,
             std::env::vars().collect(),
         ))
     }
+}
+
+/// The operator's forward proxies, read from the environment once, here.
+pub fn proxies() -> scenarist::engine::Proxies {
+    scenarist::engine::Proxies::from_vars(|name| std::env::var(name).ok())
 }
 
 pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {

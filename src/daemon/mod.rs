@@ -78,6 +78,8 @@ pub struct Config {
     /// Ranges http steps may reach even when private ones are refused
     /// (`--allow-network`).
     pub allow_network: Vec<ipnet::IpNet>,
+    /// The operator's forward proxies (read from the environment by the CLI).
+    pub proxies: crate::engine::Proxies,
     /// `--apps DIR`: the only folder of app files.
     pub apps: Option<PathBuf>,
 }
@@ -90,6 +92,7 @@ impl Config {
         crate::engine::NetworkPolicy {
             refuse_private: !addr.ip().is_loopback(),
             allowed: self.allow_network.clone(),
+            proxies: self.proxies.clone(),
             reason: format!("the daemon listens on {addr}, beyond loopback"),
         }
     }
@@ -111,6 +114,7 @@ impl Config {
             clock: chrono::Utc::now,
             lease: crate::runner::DEFAULT_LEASE,
             allow_network: Vec::new(),
+            proxies: Default::default(),
             apps: None,
         }
     }

@@ -128,13 +128,16 @@ impl Interpreter<'_> {
             }
         }
         let summary = request.summary(&self.redactor);
-        let described = request.describe(&self.redactor);
+        let mut described = request.describe(&self.redactor);
         if self.dry_run && !request.method.is_safe() {
             let output = json!({ "dry_run": true, "request": described });
             set_output(ctx, run.step.id.as_str(), output.clone());
             let mut record = self.record(run, StepStatus::Skipped, output, None, 0);
             record.detail = Some(format!("{summary} (dry run: not sent)"));
             return self.keep(record, Outcome::Continue).await;
+        }
+        if let Some(relative) = &request.relative {
+            described["path"] = Value::String(self.redactor.string(relative.clone()));
         }
         let policy = &run.step.retry;
         let mut attempt = 0;

@@ -23,6 +23,10 @@ pub struct Request {
     pub url: reqwest::Url,
     pub headers: Vec<(String, String)>,
     pub body: Body,
+    /// The address relative to the connection's base URL (or to the env
+    /// value that begins `url`): `/qualification?x=1`, kept with the step's
+    /// input so that a recorded case expects it under any base.
+    pub relative: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -36,23 +40,32 @@ pub enum Body {
 impl Request {
     pub fn build(plan: &HttpPlan, ctx: &Context) -> Result<Request, EvalError> {
         let target = text(plan.target.eval_ref(ctx)?.as_ref());
-        let url_text = match &plan.base_url {
+        let (url_text, base) = match &plan.base_url {
             Some(base) => {
                 let base = text(base.eval_ref(ctx)?.as_ref());
                 if target.starts_with("http://") || target.starts_with("https://") {
-                    target
+                    (target, None)
                 } else if target.is_empty() {
                     // The base URL is the whole address (an incoming webhook).
-                    base
+                    (base, None)
                 } else {
-                    format!(
+                    let joined = format!(
                         "{}/{}",
                         base.trim_end_matches('/'),
                         target.trim_start_matches('/')
-                    )
+                    );
+                    (joined, Some(base))
                 }
             }
-            None => target,
+            None => {
+                let base = plan
+                    .base_env
+                    .as_ref()
+                    .and_then(|name| ctx.data()["env"][name.as_str()].as_str())
+                    .filter(|value| !value.is_empty() && target.starts_with(value))
+                    .map(str::to_owned);
+                (target, base)
+            }
         };
         let mut url = reqwest::Url::parse(&url_text)
             .map_err(|e| EvalError(format!("invalid URL `{url_text}`: {e}")))?;
@@ -89,11 +102,13 @@ impl Request {
                 Body::Form(pairs)
             }
         };
+        let relative = base.and_then(|base| relative_to(&base, &url));
         Ok(Request {
             method: plan.method,
             url,
             headers,
             body,
+            relative,
         })
     }
 
@@ -317,6 +332,23 @@ pub fn parse_retry_after(value: &str) -> Option<Duration> {
         .to_std()
         .unwrap_or_default();
     Some(wait)
+}
+
+/// `url` relative to `base` (same origin, under its path): the path after
+/// the base's and the query, both as the URL encodes them.
+fn relative_to(base: &str, url: &reqwest::Url) -> Option<String> {
+    let base = reqwest::Url::parse(base).ok()?;
+    if base.origin() != url.origin() {
+        return None;
+    }
+    let rest = url.path().strip_prefix(base.path().trim_end_matches('/'))?;
+    if !rest.starts_with('/') || rest == "/" && url.query().is_none() {
+        return None;
+    }
+    Some(match url.query() {
+        Some(query) => format!("{rest}?{query}"),
+        None => rest.to_owned(),
+    })
 }
 
 fn text(value: &Value) -> String {

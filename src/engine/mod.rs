@@ -30,7 +30,7 @@ pub use clock::Clock;
 pub use effects::idempotency_key;
 pub use events::{Emitted, EventWait, NewEvent, ReceivedEvent};
 pub use execution::{Execution, ExecutionError, ExecutionStatus, StepRecord, StepStatus};
-pub use guard::{NetworkPolicy, Refused};
+pub use guard::{NetworkPolicy, Proxies, Refused};
 pub use http::{parse_retry_after, Body, Request, Response};
 pub use journal::{
     apply_in_memory, data_step_record, increment, record_output, DataOp, DataRequest,
@@ -271,9 +271,9 @@ impl Engine {
             (*self.network).clone(),
             allowance.clone(),
         ));
-        let proxies = guard::environment_proxies();
+        let proxies = &self.network.proxies;
         let outbound = Outbound {
-            client: guard::client(std::sync::Arc::clone(&guard), proxies.clone()),
+            client: guard::client(std::sync::Arc::clone(&guard), proxies),
             guard,
             behind_proxy: !proxies.is_empty(),
         };

@@ -29,6 +29,10 @@ pub struct LoadedScenario {
     pub source: String,
     pub scenario: Scenario,
     pub source_map: SourceMap,
+    /// Field paths the loader could not read (`name`, `steps[2]`), each
+    /// replaced by a placeholder so the rest can be checked: empty for a
+    /// scenario that loaded. The compiler does not judge what is under them.
+    pub unreadable: Vec<String>,
 }
 
 impl LoadedScenario {
@@ -42,11 +46,10 @@ impl LoadedScenario {
 #[derive(Debug)]
 pub struct LoadFailure {
     pub diagnostics: Vec<Diagnostic>,
-    /// When only some steps were unreadable: the scenario with those steps
-    /// replaced by placeholders, so that the rest can still be checked.
+    /// When only some sections or steps were unreadable: the scenario with
+    /// those replaced by placeholders (listed in its `unreadable`), so that
+    /// the rest can still be checked.
     pub partial: Option<Box<LoadedScenario>>,
-    /// Field paths of the unreadable steps (`steps[2]`).
-    pub failed_steps: Vec<String>,
 }
 
 impl From<Vec<Diagnostic>> for LoadFailure {
@@ -54,7 +57,6 @@ impl From<Vec<Diagnostic>> for LoadFailure {
         LoadFailure {
             diagnostics,
             partial: None,
-            failed_steps: Vec::new(),
         }
     }
 }
@@ -155,6 +157,8 @@ pub fn load_str(file: &Path, source: String) -> Result<LoadedScenario, LoadFailu
     let header = match header {
         Ok(h) => Some(h),
         Err(d) => {
+            // What reads on its own still makes a scenario to check.
+            let readable = sections::readable_header(&errors, mapping);
             // Step errors are reported one by one above; do not repeat the first of them.
             let mut found = Vec::new();
             if !(d.path.starts_with("steps[") || d.path.starts_with("on_failure[")) {
@@ -172,7 +176,10 @@ pub fn load_str(file: &Path, source: String) -> Result<LoadedScenario, LoadFailu
             found.append(&mut diagnostics);
             found.sort_by_key(|d| d.position);
             diagnostics = found;
-            None
+            readable.map(|(h, unreadable)| {
+                failed_steps.extend(unreadable);
+                h
+            })
         }
     };
     let Some(h) = header else {
@@ -196,6 +203,7 @@ pub fn load_str(file: &Path, source: String) -> Result<LoadedScenario, LoadFailu
             settings: h.settings,
         },
         source_map,
+        unreadable: failed_steps,
     };
     if diagnostics.is_empty() {
         Ok(loaded)
@@ -203,7 +211,6 @@ pub fn load_str(file: &Path, source: String) -> Result<LoadedScenario, LoadFailu
         Err(LoadFailure {
             diagnostics,
             partial: Some(Box::new(loaded)),
-            failed_steps,
         })
     }
 }
@@ -239,6 +246,60 @@ pub fn read_part<T: DeserializeOwned>(
     Errors { file, map }.read(value, base)
 }
 
+/// The problems of a mapping that did not read as a `T`, found key by key:
+/// each key is read alone, beside `required` (placeholders for the keys `T`
+/// cannot do without), so that one bad field does not hide the next. Each
+/// problem is positioned as [`read_part`] positions it.
+pub fn problems_by_key<T: DeserializeOwned>(
+    file: &Path,
+    map: &SourceMap,
+    value: &Yaml,
+    base: &str,
+    required: &[(&str, Yaml)],
+) -> Vec<Diagnostic> {
+    let errors = Errors { file, map };
+    let Yaml::Mapping(mapping) = value else {
+        return errors
+            .read::<T>(value.clone(), base)
+            .err()
+            .into_iter()
+            .collect();
+    };
+    let mut found: Vec<Diagnostic> = Vec::new();
+    for (key, field) in mapping {
+        let mut alone = serde_yaml::Mapping::new();
+        for (name, placeholder) in required {
+            if key.as_str() != Some(name) {
+                alone.insert(Yaml::String((*name).to_owned()), placeholder.clone());
+            }
+        }
+        alone.insert(key.clone(), field.clone());
+        if let Err(d) = errors.read::<T>(Yaml::Mapping(alone), base) {
+            if !found
+                .iter()
+                .any(|f| f.path == d.path && f.message == d.message)
+            {
+                found.push(d);
+            }
+        }
+    }
+    // A required key that is missing is a problem of its own.
+    for (name, _) in required {
+        if !mapping.contains_key(*name) {
+            let others = required
+                .iter()
+                .filter(|(other, _)| other != name)
+                .map(|(other, v)| (Yaml::String((*other).to_owned()), v.clone()))
+                .collect();
+            if let Err(d) = errors.read::<T>(Yaml::Mapping(others), base) {
+                found.push(d);
+            }
+        }
+    }
+    found.sort_by_key(|d| d.position);
+    found
+}
+
 fn read_steps(
     errors: &Errors<'_>,
     list: Option<&Yaml>,
@@ -256,7 +317,7 @@ fn read_steps(
             Ok(step) => steps.push(step),
             Err(d) => {
                 diagnostics.push(d);
-                steps.push(placeholder_step(index));
+                steps.push(placeholder_step(index, item));
                 failed.push(path);
             }
         }
@@ -264,12 +325,21 @@ fn read_steps(
     steps
 }
 
-/// Stands in for an unreadable step so the others keep their index.
-fn placeholder_step(index: usize) -> Step {
+/// Stands in for an unreadable step so the others keep their index. It
+/// keeps the step's id when that reads, so references to the step, and a
+/// duplicate of its id, are still judged.
+fn placeholder_step(index: usize, item: &Yaml) -> Step {
+    let id = item
+        .get("id")
+        .and_then(Yaml::as_str)
+        .and_then(|id| id.parse::<crate::model::StepId>().ok())
+        .unwrap_or_else(|| {
+            format!("{UNREADABLE_STEP_PREFIX}{index}")
+                .parse()
+                .expect("valid id")
+        });
     let raw = crate::model::RawStep {
-        id: format!("__unreadable_step_{index}")
-            .parse()
-            .expect("valid id"),
+        id,
         set: Some(serde_json::Map::from_iter([(
             "unreadable".to_owned(),
             serde_json::Value::Null,
@@ -278,6 +348,10 @@ fn placeholder_step(index: usize) -> Step {
     };
     Step::try_from(raw).expect("one kind")
 }
+
+/// The id of a placeholder whose own id did not read: references to steps
+/// are not judged while one is there, since it may be the step they name.
+pub const UNREADABLE_STEP_PREFIX: &str = "__unreadable_step_";
 
 /// Flow collections nested deeper than the parser should be asked to read.
 fn nesting_diagnostic(file: &Path, source: &str) -> Option<Diagnostic> {

@@ -1,7 +1,8 @@
 //! When a scenario's top-level sections do not deserialize together, each
 //! is read on its own, so that a bad `name`, a bad `trigger` and a bad
 //! `settings` are all reported at once (as bad steps already are), not
-//! only the first that serde met.
+//! only the first that serde met. The sections that do read make up a
+//! partial scenario, so its steps are still compiled and checked.
 
 use std::collections::BTreeMap;
 
@@ -26,9 +27,57 @@ fn check<T: DeserializeOwned>(
 /// The problems of every top-level section but the steps (read one by one
 /// elsewhere).
 pub(super) fn problems(errors: &Errors<'_>, mapping: &Mapping) -> Vec<Diagnostic> {
-    let mut out = Vec::new();
+    problems_and_readable(errors, mapping).0
+}
+
+/// Stands in for a name that could not be read.
+pub(super) const PLACEHOLDER_NAME: &str = "unreadable-name";
+
+/// The header made of the sections that read on their own, and the field
+/// paths of those that did not (`name`, `trigger`): what the compiler must
+/// not judge, since it sees a default in their place. `None` when even that
+/// header does not read.
+pub(super) fn readable_header(
+    errors: &Errors<'_>,
+    mapping: &Mapping,
+) -> Option<(Scenario<Yaml>, Vec<String>)> {
+    let (_, readable, mut unreadable) = problems_and_readable(errors, mapping);
+    let mut header = Mapping::new();
     for (key, value) in mapping {
         let Some(name) = key.as_str() else { continue };
+        if readable.iter().any(|r| r == name) || name == "steps" || name == "on_failure" {
+            header.insert(key.clone(), value.clone());
+        }
+    }
+    for (required, placeholder) in [
+        ("name", Yaml::String(PLACEHOLDER_NAME.to_owned())),
+        ("steps", Yaml::Sequence(Vec::new())),
+    ] {
+        let key = Yaml::String(required.to_owned());
+        if !header.contains_key(&key) {
+            header.insert(key, placeholder);
+            if !unreadable.iter().any(|u| u == required) {
+                unreadable.push(required.to_owned());
+            }
+        }
+    }
+    let header = errors
+        .read::<Scenario<Yaml>>(Yaml::Mapping(header), "")
+        .ok()?;
+    Some((header, unreadable))
+}
+
+/// Every section's problems, the names of the sections that read, and the
+/// names of those that did not.
+fn problems_and_readable(
+    errors: &Errors<'_>,
+    mapping: &Mapping,
+) -> (Vec<Diagnostic>, Vec<String>, Vec<String>) {
+    let mut out = Vec::new();
+    let (mut readable, mut unreadable) = (Vec::new(), Vec::new());
+    for (key, value) in mapping {
+        let Some(name) = key.as_str() else { continue };
+        let before = out.len();
         match name {
             "name" => check::<ScenarioName>(errors, value, name, &mut out),
             "description" | "owner" => check::<Option<String>>(errors, value, name, &mut out),
@@ -47,6 +96,23 @@ pub(super) fn problems(errors: &Errors<'_>, mapping: &Mapping) -> Vec<Diagnostic
                 check::<Scenario<Yaml>>(errors, &Yaml::Mapping(alone), "", &mut out);
             }
         }
+        if out.len() == before {
+            readable.push(name.to_owned());
+        } else {
+            unreadable.push(name.to_owned());
+        }
     }
-    out
+    // A required section that is absent: the header's own message.
+    for (required, other) in [("name", "steps"), ("steps", "name")] {
+        if !mapping.contains_key(required) {
+            let mut alone = Mapping::new();
+            let stand_in = match other {
+                "name" => Yaml::String(PLACEHOLDER_NAME.to_owned()),
+                _ => Yaml::Sequence(Vec::new()),
+            };
+            alone.insert(Yaml::String(other.to_owned()), stand_in);
+            check::<Scenario<Yaml>>(errors, &Yaml::Mapping(alone), "", &mut out);
+        }
+    }
+    (out, readable, unreadable)
 }

@@ -197,6 +197,11 @@ pub struct HttpPlan {
     pub base_url: Option<Expr>,
     /// `url`, or `path` when there is a base URL.
     pub target: Expr,
+    /// The env variable whose value begins `url` (`{{ env.API }}/users`):
+    /// the request's address relative to it is kept with the step's input,
+    /// as for a connection's base URL, so a recorded test case expects the
+    /// same request whatever the base is where the test runs.
+    pub base_env: Option<String>,
     /// Connection entries first, then the step's (which win).
     pub query: Vec<(String, Expr)>,
     pub headers: Vec<(String, Expr)>,

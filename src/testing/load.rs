@@ -11,7 +11,7 @@ use serde_yaml::Value as Yaml;
 
 use super::model::{TestCase, TestFile};
 use crate::diagnostic::{did_you_mean, Diagnostic};
-use crate::load::{join_index, parse_document, read_part, SourceMap};
+use crate::load::{join_index, parse_document, problems_by_key, read_part, SourceMap};
 use crate::model::Step;
 use crate::plan::Plan;
 
@@ -71,12 +71,22 @@ pub fn load_test(file: &Path) -> Result<(LoadedTest, Vec<Diagnostic>), Vec<Diagn
     let mut cases = Vec::with_capacity(header.cases.len());
     let mut numbers = Vec::with_capacity(header.cases.len());
     for (i, raw) in header.cases.into_iter().enumerate() {
-        match read_part::<TestCase>(file, &map, raw, &join_index("cases", i)) {
+        let base = join_index("cases", i);
+        match read_part::<TestCase>(file, &map, raw.clone(), &base) {
             Ok(case) => {
                 cases.push(case);
                 numbers.push(i);
             }
-            Err(d) => diagnostics.push(d),
+            Err(first) => {
+                // Each field on its own, so one bad field does not hide the next.
+                let placeholder = [("name", Yaml::String("case".to_owned()))];
+                let each = problems_by_key::<TestCase>(file, &map, &raw, &base, &placeholder);
+                if each.is_empty() {
+                    diagnostics.push(first);
+                } else {
+                    diagnostics.extend(each);
+                }
+            }
         }
     }
     if cases.is_empty() && diagnostics.is_empty() {

@@ -75,11 +75,34 @@ pub struct TestTrigger {
     pub query: Map<String, Value>,
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 #[serde(untagged)]
 pub enum Mocks {
     One(Mock),
     Sequence(Vec<Mock>),
+}
+
+/// A mapping is one answer, a list successive ones: read by shape rather
+/// than by trying each variant, so a bad field is reported where it is
+/// (`mocks.find.error: unknown value`), not as "no variant matched".
+impl<'de> Deserialize<'de> for Mocks {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Shape;
+        impl<'de> serde::de::Visitor<'de> for Shape {
+            type Value = Mocks;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an answer (a mapping) or a list of answers")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Mocks, A::Error> {
+                Mock::deserialize(serde::de::value::MapAccessDeserializer::new(map)).map(Mocks::One)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<Mocks, A::Error> {
+                Vec::<Mock>::deserialize(serde::de::value::SeqAccessDeserializer::new(seq))
+                    .map(Mocks::Sequence)
+            }
+        }
+        deserializer.deserialize_any(Shape)
+    }
 }
 
 impl Mocks {

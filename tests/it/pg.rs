@@ -20,12 +20,15 @@ pub fn server() -> Option<String> {
     }
 }
 
-/// A schema of this test's own on the test server, dropped by [`Schema::drop`].
+/// A schema of this test's own on the test server, dropped by [`Schema::drop`],
+/// or when the value is dropped (a failing test unwinds through it), so no
+/// test leaves its schema behind.
 pub struct Schema {
     pub name: String,
     /// The store URL naming the schema.
     pub url: String,
     server: String,
+    dropped: std::sync::atomic::AtomicBool,
 }
 
 impl Schema {
@@ -40,17 +43,50 @@ impl Schema {
             .unwrap_or_else(|e| panic!("{VARIABLE} is set but PostgreSQL is unreachable: {e}"));
         tokio::spawn(connection);
         drop(client);
-        Some(Schema { name, url, server })
+        Some(Schema {
+            name,
+            url,
+            server,
+            dropped: Default::default(),
+        })
     }
 
     pub async fn drop(&self) {
-        if let Ok((client, connection)) =
-            tokio_postgres::connect(&self.server, tokio_postgres::NoTls).await
-        {
-            tokio::spawn(connection);
-            let _ = client
-                .batch_execute(&format!("DROP SCHEMA IF EXISTS {} CASCADE", self.name))
-                .await;
+        self.dropped
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        let sql = format!("DROP SCHEMA IF EXISTS {} CASCADE", self.name);
+        execute_quietly(&self.server, &sql).await;
+    }
+}
+
+impl Drop for Schema {
+    fn drop(&mut self) {
+        if !self.dropped.load(std::sync::atomic::Ordering::SeqCst) {
+            let sql = format!("DROP SCHEMA IF EXISTS {} CASCADE", self.name);
+            execute_blocking(&self.server, sql);
         }
     }
+}
+
+/// Runs `sql` on the server, ignoring failures (cleanup).
+pub async fn execute_quietly(server: &str, sql: &str) {
+    if let Ok((client, connection)) = tokio_postgres::connect(server, tokio_postgres::NoTls).await {
+        tokio::spawn(connection);
+        let _ = client.batch_execute(sql).await;
+    }
+}
+
+/// As [`execute_quietly`], from a `Drop`: on a thread and runtime of its
+/// own, since the test's runtime may be the one unwinding.
+pub fn execute_blocking(server: &str, sql: String) {
+    let server = server.to_owned();
+    let cleanup = std::thread::spawn(move || {
+        if let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            runtime.block_on(execute_quietly(&server, &sql));
+        }
+    });
+    let _ = cleanup.join();
 }

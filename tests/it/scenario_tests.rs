@@ -32,6 +32,23 @@ async fn a_passing_file_exits_0_and_lists_each_case() {
     );
 }
 
+/// A case whose fields each have a problem: every one is reported, not
+/// only the first that serde met.
+#[tokio::test]
+async fn each_field_of_a_case_is_checked_on_its_own() {
+    let out = test(&["tests/fixtures/tests/two-problems.test.yaml"])
+        .run()
+        .await;
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    let located = out
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("tests/fixtures/tests/two-problems.test.yaml:"))
+        .count();
+    assert_eq!(located, 2, "{}", out.stderr);
+    insta::assert_snapshot!("case_with_two_problems", out.stderr);
+}
+
 #[tokio::test]
 async fn every_failing_expectation_says_where_what_was_expected_and_what_came() {
     let out = test(&["tests/fixtures/tests/failing.test.yaml"])
@@ -218,6 +235,62 @@ async fn a_recorded_execution_becomes_a_case_that_passes() {
             recorded.stdout
         );
     }
+    let file = dir.path().join("deal.test.yaml");
+    std::fs::write(&file, &recorded.stdout).unwrap();
+    let replayed = Scenarist::new()
+        .arg_path(std::path::Path::new("test"))
+        .arg_path(&file)
+        .run()
+        .await;
+    assert_eq!(
+        replayed.code, 0,
+        "{}\n{}\n{}",
+        replayed.stdout, replayed.stderr, recorded.stdout
+    );
+    assert!(replayed.stdout.ends_with("1 case: 1 passed, 0 failed\n"));
+}
+
+/// Most real APIs have a path in their base URL (`/api/v2`): the recorded
+/// case expects the address after the base, so it passes under the test's
+/// own base URL.
+#[tokio::test]
+async fn a_case_recorded_against_a_base_url_with_a_path_passes() {
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let api = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/ref/v2/users/lee%40bigco.example"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({ "id": 7 })))
+        .mount(&api)
+        .await;
+    Mock::given(method("PUT"))
+        .and(path("/ref/v2/qualification"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({ "ok": true })))
+        .mount(&api)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("deal.yaml");
+    std::fs::copy("tests/fixtures/tests/deal.yaml", &scenario).unwrap();
+    let store = format!("sqlite://{}", dir.path().join("s.db").display());
+    let input = r#"{"stage":"closed_won","email":"lee@bigco.example","amount":4000}"#;
+    let run = Scenarist::new()
+        .arg_path(std::path::Path::new("run"))
+        .arg_path(&scenario)
+        .args(["--input", "-", "--store", &store, "--output", "json"])
+        .env("API", format!("{}/ref/v2", api.uri()))
+        .env("TOKEN", "s3cret-token-for-prod")
+        .stdin(input)
+        .run()
+        .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let id = run.json()["execution_id"].as_str().unwrap().to_owned();
+    let recorded = test(&["--record", &id, "--store", &store]).run().await;
+    assert_eq!(recorded.code, 0, "{}", recorded.stderr);
+    assert!(
+        recorded.stdout.contains("url: /qualification\n"),
+        "the address after the base:\n{}",
+        recorded.stdout
+    );
     let file = dir.path().join("deal.test.yaml");
     std::fs::write(&file, &recorded.stdout).unwrap();
     let replayed = Scenarist::new()

@@ -129,6 +129,7 @@ struct ReadOnlyRole {
     server: String,
     /// The store URL: the role, its schema.
     url: String,
+    dropped: std::sync::atomic::AtomicBool,
 }
 
 impl ReadOnlyRole {
@@ -160,7 +161,20 @@ impl ReadOnlyRole {
             schema,
             server,
             url,
+            dropped: Default::default(),
         })
+    }
+
+    /// Ends the role's sessions, drops its schema, what it owns, and it.
+    fn cleanup_sql(&self) -> String {
+        format!(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '{role}';
+             DROP SCHEMA IF EXISTS {schema} CASCADE;
+             DROP OWNED BY {role};
+             DROP ROLE IF EXISTS {role};",
+            role = self.role,
+            schema = self.schema
+        )
     }
 
     async fn set(&self, sql: &str) {
@@ -181,17 +195,18 @@ impl ReadOnlyRole {
     }
 
     async fn drop(&self) {
-        let admin = connect(&self.server).await;
-        let _ = admin
-            .batch_execute(&format!(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '{role}';
-                 DROP SCHEMA IF EXISTS {schema} CASCADE;
-                 DROP OWNED BY {role};
-                 DROP ROLE IF EXISTS {role};",
-                role = self.role,
-                schema = self.schema
-            ))
-            .await;
+        self.dropped
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        crate::pg::execute_quietly(&self.server, &self.cleanup_sql()).await;
+    }
+}
+
+/// A failing test unwinds through here: its role and schema go too.
+impl Drop for ReadOnlyRole {
+    fn drop(&mut self) {
+        if !self.dropped.load(std::sync::atomic::Ordering::SeqCst) {
+            crate::pg::execute_blocking(&self.server, self.cleanup_sql());
+        }
     }
 }
 

@@ -29,6 +29,37 @@ async fn every_invalid_fixture_has_a_located_message() {
     }
 }
 
+/// Sections that do not deserialize (name, trigger) do not hide the
+/// problems of the steps that do: six problems, six positioned reports.
+#[tokio::test]
+async fn unreadable_sections_do_not_hide_the_problems_of_the_steps() {
+    let file = "tests/fixtures/invalid/sections-and-steps.yaml";
+    let out = Scenarist::new().args(["validate", file]).run().await;
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    let located: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with(&format!("{file}:")))
+        .collect();
+    assert_eq!(located.len(), 6, "{}", out.stderr);
+    for (wanted, line) in [
+        ("name:", 3),
+        ("trigger.webhook.method:", 5),
+        ("steps[0].set.email:", 8),
+        ("steps[1].id:", 9),
+        ("steps[2].set.user:", 12),
+        ("steps[3].filter", 14),
+    ] {
+        assert!(
+            located
+                .iter()
+                .any(|l| l.starts_with(&format!("{file}:{line}:")) && l.contains(wanted)),
+            "{wanted} at line {line}:\n{}",
+            out.stderr
+        );
+    }
+}
+
 #[tokio::test]
 async fn the_example_scenarios_are_valid() {
     let out = Scenarist::new().args(["validate"]).run().await;

@@ -355,6 +355,11 @@ async fn story(h: &Harness, url: &str, dir: &Path) -> anyhow::Result<ExitCode> {
         "scenarist graph {}",
         dir.join("qualify-closed-won.yaml").display()
     ));
+    say("The dashboard on this history (Ctrl-C stops it):");
+    say(&format!(
+        "scenarist serve --dir {} {store_flag}   then open http://127.0.0.1:8080/ui",
+        dir.display()
+    ));
 
     if summary.rewards_issued_twice > 0 {
         bail!("a reward was issued twice: that is the mistake scenarist exists to prevent");

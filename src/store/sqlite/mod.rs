@@ -23,7 +23,9 @@ use tokio::sync::oneshot;
 use crate::store::StoreError;
 
 mod browse;
+mod data;
 mod events;
+mod queue;
 mod readers;
 mod rows;
 mod store_impl;
