@@ -63,6 +63,12 @@ pub struct ActionRequest {
     pub body: Option<String>,
 }
 
+impl ActionRequest {
+    pub fn body_spec(&self) -> (super::BodySpec<'_>, bool) {
+        super::BodySpec::of(self.json.as_ref(), self.form.as_ref(), self.body.as_deref())
+    }
+}
+
 fn get() -> HttpMethod {
     HttpMethod::Get
 }

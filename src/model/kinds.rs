@@ -39,6 +39,47 @@ fn default_method() -> HttpMethod {
     HttpMethod::Get
 }
 
+/// The body of a request as written, in an http step or an app action's
+/// `request` (whose YAML shapes differ, and must each refuse unknown keys,
+/// which serde's `flatten` cannot): one rule for both, at most one of
+/// `json`, `form` and `body`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum BodySpec<'a> {
+    None,
+    Json(&'a Value),
+    Form(&'a BTreeMap<String, Value>),
+    Text(&'a str),
+}
+
+impl<'a> BodySpec<'a> {
+    /// The body given, and whether more than one was (then `json`, else
+    /// `form`, is the one kept, so its own problems are still found).
+    pub fn of(
+        json: Option<&'a Value>,
+        form: Option<&'a BTreeMap<String, Value>>,
+        body: Option<&'a str>,
+    ) -> (BodySpec<'a>, bool) {
+        let several = [json.is_some(), form.is_some(), body.is_some()]
+            .iter()
+            .filter(|given| **given)
+            .count()
+            > 1;
+        let spec = match (json, form, body) {
+            (Some(json), _, _) => BodySpec::Json(json),
+            (None, Some(form), _) => BodySpec::Form(form),
+            (None, None, Some(text)) => BodySpec::Text(text),
+            (None, None, None) => BodySpec::None,
+        };
+        (spec, several)
+    }
+}
+
+impl HttpStep {
+    pub fn body_spec(&self) -> (BodySpec<'_>, bool) {
+        BodySpec::of(self.json.as_ref(), self.form.as_ref(), self.body.as_deref())
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum HttpMethod {

@@ -20,8 +20,8 @@ use serde_json::Value;
 pub use app::{Action, ActionRequest, App, ConnectionOverride, UsesStep};
 pub use condition::{CompareOp, Comparison, Condition};
 pub use kinds::{
-    ApprovalStep, DelayStep, EmitStep, FailStep, ForEachStep, HttpMethod, HttpStep, OnReject,
-    RecordStep, RespondStep, Route, RouterMode, RouterStep, StoreStep, TimeoutDecision,
+    ApprovalStep, BodySpec, DelayStep, EmitStep, FailStep, ForEachStep, HttpMethod, HttpStep,
+    OnReject, RecordStep, RespondStep, Route, RouterMode, RouterStep, StoreStep, TimeoutDecision,
     WaitForStep, WaitTimeout,
 };
 pub use rate::RateLimit;

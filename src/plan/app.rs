@@ -16,7 +16,7 @@ use super::{
 use crate::diagnostic::{did_you_mean, Diagnostic};
 use crate::load::app::{load_app_str, LoadedApp};
 use crate::load::{join_index, join_key};
-use crate::model::{HttpMethod, Idempotency, RateLimit};
+use crate::model::{BodySpec, HttpMethod, Idempotency, RateLimit};
 
 /// The apps a scenario may use, by name.
 pub type Apps = BTreeMap<String, Arc<AppPlan>>;
@@ -201,29 +201,26 @@ pub fn compile_app(loaded: &LoadedApp) -> Result<AppPlan, Vec<Diagnostic>> {
             &format!("{rbase}.path"),
             &["input", "env"],
         );
-        let bodies = [
-            request.json.is_some(),
-            request.form.is_some(),
-            request.body.is_some(),
-        ];
-        if bodies.iter().filter(|b| **b).count() > 1 {
+        let (spec, several) = request.body_spec();
+        if several {
             c.error(
                 &rbase,
                 "a request takes at most one of `json`, `form` and `body`",
             );
         }
-        let body = if let Some(json) = &request.json {
-            HttpBody::Json(c.expr(json, &format!("{rbase}.json"), &["input", "env"]))
-        } else if let Some(form) = &request.form {
-            HttpBody::Form(c.map(form, &format!("{rbase}.form"), &["input", "env"]))
-        } else if let Some(text) = &request.body {
-            HttpBody::Text(c.expr(
-                &Value::String(text.clone()),
+        let body = match spec {
+            BodySpec::Json(json) => {
+                HttpBody::Json(c.expr(json, &format!("{rbase}.json"), &["input", "env"]))
+            }
+            BodySpec::Form(form) => {
+                HttpBody::Form(c.map(form, &format!("{rbase}.form"), &["input", "env"]))
+            }
+            BodySpec::Text(text) => HttpBody::Text(c.expr(
+                &Value::String(text.to_owned()),
                 &format!("{rbase}.body"),
                 &["input", "env"],
-            ))
-        } else {
-            HttpBody::None
+            )),
+            BodySpec::None => HttpBody::None,
         };
         let output = action
             .output

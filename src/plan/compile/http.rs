@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use super::{Compiler, Scope};
 use crate::diagnostic::did_you_mean;
-use crate::model::Idempotency;
+use crate::model::{BodySpec, Idempotency};
 use crate::plan::{
     parse_network, Expr, HttpBody, HttpPlan, NetworkAllowance, RetryPolicy,
     DEFAULT_IDEMPOTENCY_HEADER, DEFAULT_REQUEST_TIMEOUT,
@@ -104,32 +104,24 @@ impl Compiler<'_> {
                 self.expr(v, &format!("{base}.headers.{k}"), scope),
             ));
         }
-        let bodies = [
-            http.json.is_some(),
-            http.form.is_some(),
-            http.body.is_some(),
-        ]
-        .iter()
-        .filter(|b| **b)
-        .count();
-        if bodies > 1 {
+        let (spec, several) = http.body_spec();
+        if several {
             self.error(
                 base,
                 "an http step takes at most one of `json`, `form` and `body`",
             );
         }
-        let body = if let Some(json) = &http.json {
-            HttpBody::Json(self.expr(json, &format!("{base}.json"), scope))
-        } else if let Some(form) = &http.form {
-            HttpBody::Form(
+        let body = match spec {
+            BodySpec::Json(json) => HttpBody::Json(self.expr(json, &format!("{base}.json"), scope)),
+            BodySpec::Form(form) => HttpBody::Form(
                 form.iter()
                     .map(|(k, v)| (k.clone(), self.expr(v, &format!("{base}.form.{k}"), scope)))
                     .collect(),
-            )
-        } else if let Some(text) = &http.body {
-            HttpBody::Text(self.expr_str(text, &format!("{base}.body"), scope))
-        } else {
-            HttpBody::None
+            ),
+            BodySpec::Text(text) => {
+                HttpBody::Text(self.expr_str(text, &format!("{base}.body"), scope))
+            }
+            BodySpec::None => HttpBody::None,
         };
         if let Some(expect) = &http.expect {
             for (i, status) in expect.iter().enumerate() {

@@ -173,14 +173,7 @@ impl SqliteStore {
             Durability::Full => "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
         })?;
         if schema < KNOWN_SCHEMA {
-            // Several processes may open a new store at once: migrate under the write lock.
-            conn.execute_batch("BEGIN IMMEDIATE; COMMIT;")?;
-            migrations()
-                .to_latest(&mut conn)
-                .map_err(|e| StoreError::Open {
-                    path: shown.to_owned(),
-                    message: format!("migration failed: {e}"),
-                })?;
+            migrate(&mut conn, shown)?;
         }
         let (readers, checkpoints) = match file {
             Some(path) => {
@@ -236,6 +229,37 @@ impl SqliteStore {
         });
         self.jobs.send(job).map_err(|_| StoreError::Closed)?;
         rx.await.map_err(|_| StoreError::Closed)?
+    }
+}
+
+/// Brings the schema to [`KNOWN_SCHEMA`]. Several processes may open a new
+/// store at once (eight `scenarist run` on one file): each migration is one
+/// transaction, but the version is read before it, so two processes can both
+/// start from the same version and the second meets the first's tables
+/// ("table already exists"). Then the version is read again: another process
+/// migrated, and the schema is whole, or it moved on and the rest is tried again.
+fn migrate(conn: &mut Connection, shown: &str) -> Result<(), StoreError> {
+    let version = |conn: &Connection| -> rusqlite::Result<usize> {
+        conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))
+            .map(|v| v as usize)
+    };
+    let mut seen = version(conn)?;
+    loop {
+        let failure = match migrations().to_latest(conn) {
+            Ok(()) => return Ok(()),
+            Err(e) => e,
+        };
+        let now = version(conn)?;
+        if now >= KNOWN_SCHEMA {
+            return Ok(());
+        }
+        if now == seen {
+            return Err(StoreError::Open {
+                path: shown.to_owned(),
+                message: format!("migration failed: {failure}"),
+            });
+        }
+        seen = now;
     }
 }
 
