@@ -77,12 +77,31 @@ async fn admin_token(State(shared): State<Arc<Shared>>, request: Request, next: 
 /// 200 `ok` when the store answers and its last write went through; 503
 /// `store unreachable` when it does not answer, `failing` (with the
 /// store's message, never its URL) while it answers but refuses writes.
+/// A store log past twice its ceiling: the checkpoints are not keeping up
+/// (a reader that never lets go, another process writing), and the disk fills.
+fn storage_warning(stats: Option<crate::store::StorageStats>) -> Option<String> {
+    let stats = stats?;
+    (stats.log_ceiling > 0 && stats.log_bytes > 2 * stats.log_ceiling).then(|| {
+        format!(
+            "the store's write-ahead log is {} MB, more than twice its ceiling of {} MB: checkpoints are not keeping up",
+            stats.log_bytes / (1024 * 1024),
+            stats.log_ceiling / (1024 * 1024)
+        )
+    })
+}
+
 async fn healthz(State(shared): State<Arc<Shared>>) -> Response {
     let scenarios = shared.scenarios().by_name.len();
     match shared.store.queue_depth().await {
         Ok(queued) => match shared.health.report() {
-            None => Json(json!({ "status": "ok", "scenarios": scenarios, "queued": queued }))
-                .into_response(),
+            None => {
+                let mut body = json!({ "status": "ok", "scenarios": scenarios, "queued": queued });
+                if let Some(warning) = storage_warning(shared.store.storage()) {
+                    body["status"] = json!("warning");
+                    body["warnings"] = json!([warning]);
+                }
+                Json(body).into_response()
+            }
             Some(mut failing) => {
                 failing["scenarios"] = json!(scenarios);
                 failing["queued"] = json!(queued);
@@ -100,6 +119,9 @@ async fn healthz(State(shared): State<Arc<Shared>>) -> Response {
 async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
     if let Ok(depth) = shared.store.queue_depth().await {
         shared.metrics.queue_depth.set(depth as i64);
+    }
+    if let Some(stats) = shared.store.storage() {
+        shared.metrics.set_storage(&stats);
     }
     (
         [("content-type", "text/plain; version=0.0.4; charset=utf-8")],
@@ -281,4 +303,26 @@ async fn retry(State(shared): State<Arc<Shared>>, Path(id): Path<String>) -> Res
         Json(json!({ "execution_id": id, "retrying": true })),
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::storage_warning;
+    use crate::store::StorageStats;
+
+    #[test]
+    fn healthz_warns_only_past_twice_the_log_ceiling() {
+        let mb = 1024 * 1024;
+        let at = |log_bytes| StorageStats {
+            log_bytes,
+            log_ceiling: 64 * mb,
+            ..StorageStats::default()
+        };
+        assert_eq!(storage_warning(None), None);
+        assert_eq!(storage_warning(Some(at(100 * mb))), None);
+        assert_eq!(storage_warning(Some(at(128 * mb))), None);
+        let warning = storage_warning(Some(at(200 * mb))).expect("a warning");
+        assert!(warning.contains("200 MB"), "{warning}");
+        assert!(warning.contains("ceiling of 64 MB"), "{warning}");
+    }
 }

@@ -44,6 +44,13 @@ pub struct Metrics {
     pub webhook_responses: Family<CodeLabels, Counter>,
     pub schedule_ticks: Family<ScenarioLabels, Counter>,
     pub waiting_for_event: Family<EventLabels, Gauge>,
+    /// The store's files (SQLite): set from [`crate::store::StorageStats`] when read.
+    store_log_bytes: Gauge,
+    store_log_ceiling_bytes: Gauge,
+    store_bytes: Gauge,
+    store_log_truncations: Gauge,
+    store_last_checkpoint_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
+    store_longest_checkpoint_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
 }
 
 impl Metrics {
@@ -87,8 +94,55 @@ impl Metrics {
             "Executions parked at a wait_for step, by event",
             waiting_for_event.clone(),
         );
+        let store_log_bytes = Gauge::default();
+        let store_log_ceiling_bytes = Gauge::default();
+        let store_bytes = Gauge::default();
+        let store_log_truncations = Gauge::default();
+        let store_last_checkpoint_seconds = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
+        let store_longest_checkpoint_seconds =
+            Gauge::<f64, std::sync::atomic::AtomicU64>::default();
+        for (name, help, gauge) in [
+            (
+                "store_log_bytes",
+                "The SQLite store's write-ahead log, in bytes",
+                &store_log_bytes,
+            ),
+            (
+                "store_log_ceiling_bytes",
+                "The size the write-ahead log is kept under (?max_log=)",
+                &store_log_ceiling_bytes,
+            ),
+            (
+                "store_bytes",
+                "The SQLite store's database file, in bytes",
+                &store_bytes,
+            ),
+            (
+                "store_log_truncations",
+                "Times the write-ahead log was cut back to zero",
+                &store_log_truncations,
+            ),
+        ] {
+            registry.register(name, help, gauge.clone());
+        }
+        registry.register(
+            "store_last_checkpoint_seconds",
+            "How long the last checkpoint that cut the log held the writer",
+            store_last_checkpoint_seconds.clone(),
+        );
+        registry.register(
+            "store_longest_checkpoint_seconds",
+            "The longest checkpoint that cut the log, since the daemon started",
+            store_longest_checkpoint_seconds.clone(),
+        );
         Metrics {
             registry,
+            store_log_bytes,
+            store_log_ceiling_bytes,
+            store_bytes,
+            store_log_truncations,
+            store_last_checkpoint_seconds,
+            store_longest_checkpoint_seconds,
             waiting_for_event,
             executions,
             step_seconds,
@@ -117,6 +171,19 @@ impl Metrics {
                 code: code.to_string(),
             })
             .inc();
+    }
+
+    /// The store's files as they stand now.
+    pub fn set_storage(&self, stats: &crate::store::StorageStats) {
+        let int = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        self.store_log_bytes.set(int(stats.log_bytes));
+        self.store_log_ceiling_bytes.set(int(stats.log_ceiling));
+        self.store_bytes.set(int(stats.store_bytes));
+        self.store_log_truncations.set(int(stats.log_truncations));
+        self.store_last_checkpoint_seconds
+            .set(stats.last_checkpoint.as_secs_f64());
+        self.store_longest_checkpoint_seconds
+            .set(stats.longest_checkpoint.as_secs_f64());
     }
 
     pub fn render(&self) -> String {

@@ -305,6 +305,12 @@ pub trait Store: Send + Sync {
         Ok(false)
     }
 
+    /// How the store's files stand; `None` where it keeps none of its own
+    /// (memory, PostgreSQL).
+    fn storage(&self) -> Option<StorageStats> {
+        None
+    }
+
     /// Remembers a dedupe key; returns the execution that already holds it, if any.
     async fn dedupe(
         &self,
@@ -342,19 +348,32 @@ fn open_sqlite(url: &str) -> Result<SqliteStore, StoreError> {
         });
     }
     let mut sync = Durability::Normal;
+    let mut max_log = sqlite::DEFAULT_MAX_LOG;
     for pair in query.split('&').filter(|p| !p.is_empty()) {
-        match pair {
-            "sync=normal" => sync = Durability::Normal,
-            "sync=full" => sync = Durability::Full,
-            other => {
+        match pair.split_once('=') {
+            Some(("sync", "normal")) => sync = Durability::Normal,
+            Some(("sync", "full")) => sync = Durability::Full,
+            Some(("max_log", size)) => {
+                max_log = sqlite::parse_size(size)
+                    .filter(|s| *s >= sqlite::MIN_MAX_LOG)
+                    .ok_or_else(|| StoreError::Url {
+                        url: url.to_owned(),
+                        message: format!(
+                            "`max_log={size}` is not a size of at least 256KB (e.g. max_log=64MB)"
+                        ),
+                    })?;
+            }
+            _ => {
                 return Err(StoreError::Url {
                     url: url.to_owned(),
-                    message: format!("unknown option `{other}` (known: sync=normal, sync=full)"),
+                    message: format!(
+                        "unknown option `{pair}` (known: sync=normal, sync=full, max_log=SIZE)"
+                    ),
                 })
             }
         }
     }
-    SqliteStore::open(std::path::Path::new(path), sync)
+    SqliteStore::open_with(std::path::Path::new(path), sync, max_log)
 }
 
 /// A store URL fit to show: `scheme://user:PASSWORD@host` becomes

@@ -224,3 +224,21 @@ pub struct StoredEvent {
     pub source: Option<Uuid>,
     pub resumed: Vec<Uuid>,
 }
+
+/// How a store's files stand (SQLite: its write-ahead log and database), for
+/// `/metrics` and `/healthz`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StorageStats {
+    /// The write-ahead log's size now.
+    pub log_bytes: u64,
+    /// The size the log is kept under (`?max_log=`).
+    pub log_ceiling: u64,
+    /// The database file's size.
+    pub store_bytes: u64,
+    /// Times the writer cut the log back to zero.
+    pub log_truncations: u64,
+    /// How long the last of those checkpoints held the writer.
+    pub last_checkpoint: std::time::Duration,
+    /// The longest such hold since the store was opened.
+    pub longest_checkpoint: std::time::Duration,
+}

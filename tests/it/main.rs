@@ -26,6 +26,7 @@ mod secrets;
 mod signatures;
 mod standins;
 mod store_faults;
+mod store_log;
 mod store_suite;
 mod util;
 mod validate;

@@ -9,6 +9,10 @@
 //! A statement error aborts a PostgreSQL transaction: the batch is then rolled
 //! back and every job is run again in a transaction of its own, so one bad
 //! write never fails the others.
+//!
+//! Acceptance has a lane of its own: a webhook's enqueue (its `202`) goes to
+//! a writer that commits only enqueues, so it never waits in the queue of
+//! step writes nor in their transaction.
 
 use std::sync::Arc;
 
@@ -74,6 +78,8 @@ impl Outcome {
 #[derive(Clone)]
 pub(super) struct Writer {
     jobs: mpsc::UnboundedSender<Job>,
+    /// Enqueues only: their own writer, so a `202` never waits behind steps.
+    acceptances: mpsc::UnboundedSender<Job>,
 }
 
 impl Writer {
@@ -84,11 +90,17 @@ impl Writer {
         for _ in 0..WRITERS {
             tokio::spawn(run(pool.clone(), queue.clone()));
         }
-        Writer { jobs }
+        let (acceptances, accepted) = mpsc::unbounded_channel();
+        tokio::spawn(run(pool, Arc::new(Mutex::new(accepted))));
+        Writer { jobs, acceptances }
     }
 
     pub(super) fn send(&self, job: Job) -> Result<(), StoreError> {
-        self.jobs.send(job).map_err(|_| StoreError::Closed)
+        let lane = match job {
+            Job::Enqueue { .. } => &self.acceptances,
+            Job::Step { .. } | Job::Finish { .. } => &self.jobs,
+        };
+        lane.send(job).map_err(|_| StoreError::Closed)
     }
 }
 

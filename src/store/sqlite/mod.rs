@@ -21,10 +21,13 @@ use rusqlite_migration::{Migrations, M};
 use tokio::sync::oneshot;
 
 use crate::store::StoreError;
+pub use log::{parse_size, DEFAULT_MAX_LOG, MIN_MAX_LOG};
 
 mod browse;
 mod data;
 mod events;
+mod lanes;
+mod log;
 mod queue;
 mod readers;
 mod rows;
@@ -67,14 +70,25 @@ type Job = Box<dyn FnOnce(Result<&Connection, String>) -> (bool, Reply) + Send>;
 /// A handle to the store; cheap to clone, shared by every execution.
 #[derive(Clone)]
 pub struct SqliteStore {
-    jobs: mpsc::Sender<Job>,
+    jobs: mpsc::Sender<(lanes::Lane, Job)>,
     /// Reader threads of a store file (none in memory: one connection).
     readers: Option<std::sync::Arc<readers::LazyReaders>>,
+    /// The write-ahead log's size and checkpoints (none in memory).
+    log: Option<std::sync::Arc<log::LogGauge>>,
 }
 
 impl SqliteStore {
     /// Opens (creating it and its folder if needed) and migrates the store file.
     pub fn open(path: &Path, sync: Durability) -> Result<SqliteStore, StoreError> {
+        Self::open_with(path, sync, DEFAULT_MAX_LOG)
+    }
+
+    /// As [`SqliteStore::open`], keeping the write-ahead log under `max_log` bytes.
+    pub fn open_with(
+        path: &Path,
+        sync: Durability,
+        max_log: u64,
+    ) -> Result<SqliteStore, StoreError> {
         let shown = path.display().to_string();
         let open_error = |message: String| StoreError::Open {
             path: shown.clone(),
@@ -88,7 +102,7 @@ impl SqliteStore {
             return Err(open_error("it is a directory".to_owned()));
         }
         let conn = Connection::open(path).map_err(|e| open_error(e.to_string()))?;
-        Self::prepare(conn, Some(path), &shown, sync)
+        Self::prepare(conn, Some((path, max_log.max(MIN_MAX_LOG))), &shown, sync)
     }
 
     /// A store that lives as long as the process: for throwaway runs and tests.
@@ -99,7 +113,7 @@ impl SqliteStore {
 
     fn prepare(
         mut conn: Connection,
-        file: Option<&Path>,
+        file: Option<(&Path, u64)>,
         shown: &str,
         sync: Durability,
     ) -> Result<SqliteStore, StoreError> {
@@ -175,25 +189,27 @@ impl SqliteStore {
         if schema < KNOWN_SCHEMA {
             migrate(&mut conn, shown)?;
         }
-        let (readers, checkpoints) = match file {
-            Some(path) => {
-                conn.execute_batch(&format!(
-                    "PRAGMA journal_size_limit = {};",
-                    readers::WAL_SIZE_LIMIT
-                ))?;
+        let running = std::sync::Arc::new(std::sync::Mutex::new(()));
+        let (readers, checkpoints, log) = match file {
+            Some((path, max_log)) => {
+                conn.execute_batch(&format!("PRAGMA journal_size_limit = {max_log};"))?;
                 (
                     Some(std::sync::Arc::new(readers::LazyReaders::new(path))),
-                    Some(readers::Checkpoints::new(path)),
+                    Some(readers::Checkpoints::new(path, running.clone())),
+                    Some(log::LogGauge::new(path, max_log)),
                 )
             }
-            None => (None, None),
+            None => (None, None, None),
         };
-        let (jobs, queue) = mpsc::channel::<Job>();
+        let ceiling = log
+            .clone()
+            .map(|gauge| log::LogCeiling::new(gauge, running));
+        let (jobs, queue) = mpsc::channel::<(lanes::Lane, Job)>();
         std::thread::Builder::new()
             .name("scenarist-store".to_owned())
-            .spawn(move || writer(conn, queue, checkpoints))
+            .spawn(move || writer(conn, queue, checkpoints, ceiling))
             .map_err(|e| StoreError::Database(format!("cannot start the store thread: {e}")))?;
-        Ok(SqliteStore { jobs, readers })
+        Ok(SqliteStore { jobs, readers, log })
     }
 
     /// Runs `f` where it reads the last committed state without waiting for
@@ -215,6 +231,24 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
+        self.call_in(lanes::Lane::Steps, f).await
+    }
+
+    /// As [`SqliteStore::call`], for accepting an event: committed ahead of
+    /// the steps waiting (`lanes.rs`), so a `202` never waits behind them.
+    async fn accept<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.call_in(lanes::Lane::Acceptance, f).await
+    }
+
+    async fn call_in<T, F>(&self, lane: lanes::Lane, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
         let (tx, rx) = oneshot::channel();
         let job: Job = Box::new(move |conn| {
             let result = match conn {
@@ -227,7 +261,9 @@ impl SqliteStore {
             });
             (ok, reply)
         });
-        self.jobs.send(job).map_err(|_| StoreError::Closed)?;
+        self.jobs
+            .send((lane, job))
+            .map_err(|_| StoreError::Closed)?;
         rx.await.map_err(|_| StoreError::Closed)?
     }
 }
@@ -266,20 +302,15 @@ fn migrate(conn: &mut Connection, shown: &str) -> Result<(), StoreError> {
 /// The writer thread: group commits until every handle is dropped.
 fn writer(
     conn: Connection,
-    queue: mpsc::Receiver<Job>,
+    queue: mpsc::Receiver<(lanes::Lane, Job)>,
     mut checkpoints: Option<readers::Checkpoints>,
+    mut ceiling: Option<log::LogCeiling>,
 ) {
     // A write failed for want of room, and the write-ahead log has not been
     // truncated since.
     let mut short_of_room = false;
-    while let Ok(first) = queue.recv() {
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match queue.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
-            }
-        }
+    let mut lanes = lanes::Lanes::new(queue, MAX_BATCH);
+    while let Some(mut batch) = lanes.next_batch() {
         if let Err(e) = control(&conn, "BEGIN IMMEDIATE") {
             let message = format!("cannot begin a transaction: {e}");
             tracing::error!(error = %message, "store");
@@ -356,6 +387,11 @@ fn writer(
         }
         for answer in answers {
             answer(committed.clone().map_err(StoreError::Database));
+        }
+        // After the answers: a checkpoint that cuts the log holds the next
+        // commit, never one whose callers are waiting for it.
+        if let (Ok(()), Some(ceiling)) = (&committed, &mut ceiling) {
+            ceiling.committed(&conn);
         }
     }
 }

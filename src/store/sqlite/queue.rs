@@ -109,7 +109,7 @@ pub(super) async fn enqueue(
     admission: crate::store::Admission,
     now: DateTime<Utc>,
 ) -> Result<crate::store::Enqueued, StoreError> {
-    store.call(move |conn| {
+    store.accept(move |conn| {
         if let Some(dedupe) = &admission.dedupe {
             if let Some(existing) = take_dedupe_key(conn, &new.scenario, dedupe, new.id, now)? {
                 return Ok(crate::store::Enqueued::Duplicate(existing));

@@ -39,9 +39,6 @@ const READERS: usize = 3;
 /// once per commit), and the log stays a few megabytes long.
 const CHECKPOINT_PAUSE: Duration = Duration::from_millis(200);
 
-/// The write-ahead log file is cut back to this size when it restarts.
-pub(super) const WAL_SIZE_LIMIT: i64 = 64 * 1024 * 1024;
-
 /// Commits after which the checkpoint thread takes over from SQLite's own
 /// automatic checkpoint: a process that commits this often is a daemon.
 const HANDOVER_AFTER: u64 = 64;
@@ -81,14 +78,18 @@ pub(super) struct Checkpoints {
     path: PathBuf,
     commits: u64,
     thread: Option<Checkpointer>,
+    /// Held while a checkpoint runs, by the thread or by the writer cutting
+    /// the log (`log.rs`): two checkpoints never wait on each other.
+    running: Arc<Mutex<()>>,
 }
 
 impl Checkpoints {
-    pub(super) fn new(path: &Path) -> Checkpoints {
+    pub(super) fn new(path: &Path, running: Arc<Mutex<()>>) -> Checkpoints {
         Checkpoints {
             path: path.to_owned(),
             commits: 0,
             thread: None,
+            running,
         }
     }
 
@@ -105,7 +106,7 @@ impl Checkpoints {
         if conn.execute_batch("PRAGMA wal_autocheckpoint = 0").is_err() {
             return;
         }
-        match Checkpointer::start(&self.path) {
+        match Checkpointer::start(&self.path, self.running.clone()) {
             Ok(thread) => {
                 thread.ring();
                 self.thread = Some(thread);
@@ -197,13 +198,13 @@ pub(super) struct Checkpointer {
 }
 
 impl Checkpointer {
-    pub(super) fn start(path: &Path) -> Result<Checkpointer, StoreError> {
+    pub(super) fn start(path: &Path, running: Arc<Mutex<()>>) -> Result<Checkpointer, StoreError> {
         let (rings, rung) = mpsc::sync_channel::<()>(1);
         let conn = Connection::open(path)?;
         conn.busy_timeout(super::BUSY_TIMEOUT)?;
         std::thread::Builder::new()
             .name("scenarist-checkpoint".to_owned())
-            .spawn(move || checkpoint_loop(conn, &rung))
+            .spawn(move || checkpoint_loop(conn, &rung, &running))
             .map_err(|e| {
                 StoreError::Database(format!("cannot start the checkpoint thread: {e}"))
             })?;
@@ -217,14 +218,16 @@ impl Checkpointer {
     }
 }
 
-fn checkpoint_loop(conn: Connection, rung: &mpsc::Receiver<()>) {
+fn checkpoint_loop(conn: Connection, rung: &mpsc::Receiver<()>, running: &Mutex<()>) {
     loop {
         let stop = rung.recv().is_err();
         // PASSIVE copies what no reader still needs and never waits for the
-        // writer; the writer restarts the log once all of it was copied.
+        // writer; the writer cuts the log once it passes half its ceiling.
+        let alone = running.lock();
         if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
             tracing::debug!(error = %e, "checkpoint of the store's log");
         }
+        drop(alone);
         if stop {
             return;
         }

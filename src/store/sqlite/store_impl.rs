@@ -62,6 +62,10 @@ fn finish_in(
 
 #[async_trait]
 impl Store for SqliteStore {
+    fn storage(&self) -> Option<crate::store::StorageStats> {
+        self.log.as_ref().map(|log| log.stats())
+    }
+
     async fn save_version(
         &self,
         scenario: &str,
