@@ -40,6 +40,9 @@ struct Row {
     store_mb: f64,
     rss_mb: f64,
     cpu_pct: f64,
+    /// Times the log was cut back during the row, and the longest hold so far.
+    cuts: f64,
+    longest_cut_ms: f64,
 }
 
 /// One figure of a row, by name.
@@ -57,6 +60,17 @@ fn rss_mb(pid: u32) -> f64 {
         .find_map(|l| l.strip_prefix("VmRSS:"))
         .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
         .map(|kb| kb / 1024.0)
+        .unwrap_or(f64::NAN)
+}
+
+/// A figure of the daemon's `/metrics` (`scenarist_store_log_truncations`).
+async fn metric(client: &reqwest::Client, daemon: &str, name: &str) -> f64 {
+    let Ok(answer) = client.get(format!("{daemon}/metrics")).send().await else {
+        return f64::NAN;
+    };
+    let text = answer.text().await.unwrap_or_default();
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
         .unwrap_or(f64::NAN)
 }
 
@@ -141,10 +155,12 @@ fn main() {
         };
         let daemon = Daemon::start(&binary, &scenarios, &store).await;
         let url = format!("{}/hooks/{hook}", daemon.url);
+        let client = reqwest::Client::new();
         println!(
-            "\n{:>6} {:>8} {:>8} {:>9} {:>9} {:>11} {:>5} {:>8} {:>9} {:>7} {:>6}",
-            "min", "p50 ms", "p99 ms", "p999 ms", "answers/s", "completed/s", "503", "log MB", "store MB", "RSS MB", "CPU %"
+            "\n{:>6} {:>8} {:>8} {:>9} {:>9} {:>11} {:>5} {:>8} {:>9} {:>7} {:>6} {:>5} {:>8}",
+            "min", "p50 ms", "p99 ms", "p999 ms", "answers/s", "completed/s", "503", "log MB", "store MB", "RSS MB", "CPU %", "cuts", "max cut"
         );
+        let mut cuts_before = 0.0;
         let started = Instant::now();
         let mut rows: Vec<Row> = Vec::new();
         let soak_start_calls = downstream.calls().await;
@@ -157,6 +173,8 @@ fn main() {
             let load = drive(std::slice::from_ref(&url), MAX_CLIENTS, seconds, Some(rate)).await;
             let cpu = cpu_time(daemon.pid) - cpu_before;
             let calls = downstream.calls().await;
+            let cuts = metric(&client, &daemon.url, "scenarist_store_log_truncations").await;
+            let longest = metric(&client, &daemon.url, "scenarist_store_longest_checkpoint_seconds").await;
             accepted += load.ok;
             let elapsed = load.elapsed.as_secs_f64();
             let row = Row {
@@ -171,13 +189,16 @@ fn main() {
                 store_mb: file_mb(&db),
                 rss_mb: rss_mb(daemon.pid),
                 cpu_pct: cpu.as_secs_f64() * 100.0 / elapsed,
+                cuts: cuts - cuts_before,
+                longest_cut_ms: longest * 1000.0,
             };
+            cuts_before = cuts;
             completed_before = calls;
             assert_eq!(load.other, 0, "answers that were neither 2xx nor 503");
             println!(
-                "{:>6.1} {:>8.2} {:>8.2} {:>9.2} {:>9.0} {:>11.0} {:>5} {:>8.1} {:>9.1} {:>7.1} {:>6.0}",
+                "{:>6.1} {:>8.2} {:>8.2} {:>9.2} {:>9.0} {:>11.0} {:>5} {:>8.1} {:>9.1} {:>7.1} {:>6.0} {:>5.0} {:>5.1} ms",
                 row.at_s / 60.0, row.p50_ms, row.p99_ms, row.p999_ms, row.answers, row.completed,
-                row.busy, row.log_mb, row.store_mb, row.rss_mb, row.cpu_pct
+                row.busy, row.log_mb, row.store_mb, row.rss_mb, row.cpu_pct, row.cuts, row.longest_cut_ms
             );
             rows.push(row);
         }

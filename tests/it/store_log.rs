@@ -6,8 +6,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use chrono::Utc;
+use scenarist::engine::ExecutionStatus;
 use scenarist::engine::{StepRecord, StepStatus};
-use scenarist::store::{self, ExecutionFilter, NewExecution, Store};
+use scenarist::store::{self, ExecutionFilter, Finish, NewExecution, PruneRule, Store};
 use serde_json::{json, Map};
 use uuid::Uuid;
 
@@ -19,7 +20,8 @@ const EXECUTIONS: usize = 1200;
 /// Executions in flight at once, so commits are grouped as under load.
 const IN_FLIGHT: usize = 16;
 
-async fn one_execution(store: Arc<dyn Store>, n: usize) {
+/// An execution with its start and three steps of about 2 KB, left running.
+async fn write_execution(store: &Arc<dyn Store>, n: usize) -> Uuid {
     let id = Uuid::now_v7();
     store
         .start_execution(NewExecution {
@@ -50,6 +52,7 @@ async fn one_execution(store: Arc<dyn Store>, n: usize) {
         };
         store.record_step(id, OWNER, &record).await.unwrap();
     }
+    id
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -78,7 +81,10 @@ async fn the_log_stays_under_its_ceiling_with_a_reader_busy_throughout() {
     let mut next = 0;
     while next < EXECUTIONS {
         let batch: Vec<_> = (next..(next + IN_FLIGHT).min(EXECUTIONS))
-            .map(|n| tokio::spawn(one_execution(store.clone(), n)))
+            .map(|n| {
+                let store = store.clone();
+                tokio::spawn(async move { write_execution(&store, n).await })
+            })
             .collect();
         next += batch.len();
         for task in batch {
@@ -120,4 +126,42 @@ fn a_bad_ceiling_is_refused_with_the_option_named() {
         let error = store::open(&url).err().expect("refused").to_string();
         assert!(error.contains(wanted), "{option}: {error}");
     }
+}
+
+/// Under a steady rate with pruning, the store file stops growing: the pages
+/// `prune` frees are used again by the next executions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pruned_space_is_used_again_so_the_file_stops_growing() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?max_log=1MB", dir.path().join("s.db").display());
+    let store = store::open(&url).unwrap();
+    let mut sizes = Vec::new();
+    for round in 0..5 {
+        let mut ids = Vec::new();
+        for n in 0..300 {
+            ids.push(write_execution(&store, round * 1000 + n).await);
+        }
+        for id in ids {
+            let finish = Finish {
+                status: ExecutionStatus::Succeeded,
+                error: None,
+                finished_at: Utc::now(),
+                next_retry_at: None,
+            };
+            store.finish_execution(id, OWNER, finish).await.unwrap();
+        }
+        let rule = PruneRule {
+            before: Utc::now() + chrono::Duration::seconds(1),
+            per_scenario: Vec::new(),
+        };
+        assert_eq!(store.prune(&rule).await.unwrap(), 300);
+        let stats = store.storage().unwrap();
+        sizes.push(stats.store_bytes + stats.log_bytes);
+    }
+    // Each round writes about 2.5 MB; without reuse the file would hold five.
+    let (first, last) = (sizes[1] as f64, sizes[4] as f64);
+    assert!(
+        last <= first * 1.25,
+        "the store kept growing after pruning: {sizes:?} bytes after each round"
+    );
 }

@@ -7,16 +7,21 @@
 //! as the load lasted (4 GB in minutes, measured), filling the disk and
 //! making every read walk a larger log index.
 //!
-//! So the writer watches the log's size after each commit. Past half the
-//! ceiling it stops appending for one moment and takes a `TRUNCATE`
-//! checkpoint itself, between two group commits: the checkpoint thread has
-//! already copied nearly all of the log, so what is left is the last few
-//! commits' pages and one sync of the database; readers hold a snapshot for
-//! one job only (`readers.rs`), so none stays inside the log for long. The
-//! wait for readers is bounded (`READER_WAIT`); when one is still inside,
-//! the writer goes on and tries again at most every `RETRY_PAUSE`. The log
-//! file is then cut to zero, and `journal_size_limit` keeps it at most the
-//! ceiling when SQLite restarts it by itself.
+//! So the log is started over by the writer itself, between two group
+//! commits, with a `RESTART` checkpoint, at the moment it costs least: right after
+//! the checkpoint thread finished copying, when the log is past half the
+//! ceiling, the thread asks for a cut, and the writer takes it after its
+//! next commit. What is left to copy then is the few commits since, and one
+//! sync of the database. The writer never waits for the thread's copy (it
+//! skips the cut while one runs) unless the log has passed the ceiling
+//! itself, the hard bound (also the only trigger before the thread starts).
+//! Readers hold a snapshot for one job only (`readers.rs`), so none stays in
+//! the log for long; the wait for them is bounded (`READER_WAIT`), and when
+//! one is still inside, the writer goes on and tries again after
+//! `RETRY_PAUSE`. The next commit writes the log from its start again, and
+//! `journal_size_limit` cuts the file back to the ceiling if it grew past it
+//! (`TRUNCATE`, which gives the whole file back, cost tens of milliseconds
+//! more per cut in the soak: the file system frees and allocates it again).
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -49,6 +54,9 @@ pub(super) struct LogGauge {
     database: PathBuf,
     pub(super) ceiling: u64,
     truncations: AtomicU64,
+    /// Set by the checkpoint thread after a copy that left the log past
+    /// half the ceiling: the writer cuts it after its next commit.
+    cut_asked: std::sync::atomic::AtomicBool,
     last_checkpoint_us: AtomicU64,
     longest_checkpoint_us: AtomicU64,
 }
@@ -62,9 +70,18 @@ impl LogGauge {
             database: database.to_owned(),
             ceiling,
             truncations: AtomicU64::new(0),
+            cut_asked: Default::default(),
             last_checkpoint_us: AtomicU64::new(0),
             longest_checkpoint_us: AtomicU64::new(0),
         })
+    }
+
+    /// Called by the checkpoint thread after each copy, with how much the
+    /// log holds (its file may be longer: it is written again from the start).
+    pub(super) fn copied(&self, log_content: u64) {
+        if log_content > self.ceiling / 2 {
+            self.cut_asked.store(true, Ordering::Relaxed);
+        }
     }
 
     /// The log file's size now (0 when there is none).
@@ -113,16 +130,29 @@ impl LogCeiling {
 
     /// Called by the writer after each commit, outside any transaction.
     pub(super) fn committed(&mut self, conn: &Connection) {
-        if self.gauge.log_bytes() <= self.gauge.ceiling / 2 {
+        let asked = self.gauge.cut_asked.load(Ordering::Relaxed);
+        // The file passes the ceiling only while the log holds more.
+        let over = self.gauge.log_bytes() > self.gauge.ceiling;
+        if !(asked || over) {
             return;
         }
         if self.not_before.is_some_and(|t| Instant::now() < t) {
             return;
         }
         let started = Instant::now();
-        let alone = self.running.lock();
-        let done = truncate(conn);
+        // While the thread copies, a cut would wait for its copy: skip it,
+        // unless the ceiling itself is passed.
+        let alone = match self.running.try_lock() {
+            Ok(alone) => alone,
+            Err(std::sync::TryLockError::WouldBlock) if !over => return,
+            Err(_) => match self.running.lock() {
+                Ok(alone) => alone,
+                Err(poisoned) => poisoned.into_inner(),
+            },
+        };
+        let done = restart(conn);
         drop(alone);
+        self.gauge.cut_asked.store(false, Ordering::Relaxed);
         let took = started.elapsed().as_micros() as u64;
         self.gauge.last_checkpoint_us.store(took, Ordering::Relaxed);
         self.gauge
@@ -139,15 +169,13 @@ impl LogCeiling {
     }
 }
 
-/// A `TRUNCATE` checkpoint waiting at most [`READER_WAIT`] for readers;
-/// true when the log was copied whole and cut to zero.
-fn truncate(conn: &Connection) -> bool {
+/// A `RESTART` checkpoint waiting at most [`READER_WAIT`] for readers;
+/// true when the log was copied whole and the next commit starts it over.
+fn restart(conn: &Connection) -> bool {
     if conn.busy_timeout(READER_WAIT).is_err() {
         return false;
     }
-    let result = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
-        r.get::<_, i64>(0)
-    });
+    let result = conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |r| r.get::<_, i64>(0));
     let _ = conn.busy_timeout(super::BUSY_TIMEOUT);
     match result {
         Ok(0) => true,

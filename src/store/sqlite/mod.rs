@@ -193,10 +193,15 @@ impl SqliteStore {
         let (readers, checkpoints, log) = match file {
             Some((path, max_log)) => {
                 conn.execute_batch(&format!("PRAGMA journal_size_limit = {max_log};"))?;
+                let gauge = log::LogGauge::new(path, max_log);
                 (
                     Some(std::sync::Arc::new(readers::LazyReaders::new(path))),
-                    Some(readers::Checkpoints::new(path, running.clone())),
-                    Some(log::LogGauge::new(path, max_log)),
+                    Some(readers::Checkpoints::new(
+                        path,
+                        running.clone(),
+                        gauge.clone(),
+                    )),
+                    Some(gauge),
                 )
             }
             None => (None, None, None),

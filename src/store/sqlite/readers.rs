@@ -81,15 +81,22 @@ pub(super) struct Checkpoints {
     /// Held while a checkpoint runs, by the thread or by the writer cutting
     /// the log (`log.rs`): two checkpoints never wait on each other.
     running: Arc<Mutex<()>>,
+    /// Told after each copy, so it can ask the writer for a cut.
+    gauge: Arc<super::log::LogGauge>,
 }
 
 impl Checkpoints {
-    pub(super) fn new(path: &Path, running: Arc<Mutex<()>>) -> Checkpoints {
+    pub(super) fn new(
+        path: &Path,
+        running: Arc<Mutex<()>>,
+        gauge: Arc<super::log::LogGauge>,
+    ) -> Checkpoints {
         Checkpoints {
             path: path.to_owned(),
             commits: 0,
             thread: None,
             running,
+            gauge,
         }
     }
 
@@ -106,7 +113,7 @@ impl Checkpoints {
         if conn.execute_batch("PRAGMA wal_autocheckpoint = 0").is_err() {
             return;
         }
-        match Checkpointer::start(&self.path, self.running.clone()) {
+        match Checkpointer::start(&self.path, self.running.clone(), self.gauge.clone()) {
             Ok(thread) => {
                 thread.ring();
                 self.thread = Some(thread);
@@ -198,13 +205,17 @@ pub(super) struct Checkpointer {
 }
 
 impl Checkpointer {
-    pub(super) fn start(path: &Path, running: Arc<Mutex<()>>) -> Result<Checkpointer, StoreError> {
+    pub(super) fn start(
+        path: &Path,
+        running: Arc<Mutex<()>>,
+        gauge: Arc<super::log::LogGauge>,
+    ) -> Result<Checkpointer, StoreError> {
         let (rings, rung) = mpsc::sync_channel::<()>(1);
         let conn = Connection::open(path)?;
         conn.busy_timeout(super::BUSY_TIMEOUT)?;
         std::thread::Builder::new()
             .name("scenarist-checkpoint".to_owned())
-            .spawn(move || checkpoint_loop(conn, &rung, &running))
+            .spawn(move || checkpoint_loop(conn, &rung, &running, &gauge))
             .map_err(|e| {
                 StoreError::Database(format!("cannot start the checkpoint thread: {e}"))
             })?;
@@ -218,16 +229,28 @@ impl Checkpointer {
     }
 }
 
-fn checkpoint_loop(conn: Connection, rung: &mpsc::Receiver<()>, running: &Mutex<()>) {
+fn checkpoint_loop(
+    conn: Connection,
+    rung: &mpsc::Receiver<()>,
+    running: &Mutex<()>,
+    gauge: &super::log::LogGauge,
+) {
+    // A log frame is a page and its 24-byte header.
+    let page_size = conn
+        .query_row("PRAGMA page_size", [], |r| r.get::<_, i64>(0))
+        .map_or(4096, |size| size.max(512) as u64 + 24);
     loop {
         let stop = rung.recv().is_err();
         // PASSIVE copies what no reader still needs and never waits for the
         // writer; the writer cuts the log once it passes half its ceiling.
         let alone = running.lock();
-        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
-            tracing::debug!(error = %e, "checkpoint of the store's log");
+        match conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get::<_, i64>(1)) {
+            Ok(frames) => {
+                drop(alone);
+                gauge.copied(frames.max(0) as u64 * page_size);
+            }
+            Err(e) => tracing::debug!(error = %e, "checkpoint of the store's log"),
         }
-        drop(alone);
         if stop {
             return;
         }
