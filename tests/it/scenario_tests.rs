@@ -183,20 +183,21 @@ async fn usage_errors_exit_2() {
     assert!(out.stderr.contains("no test files"), "{}", out.stderr);
 }
 
-/// An execution kept in a store (here: `scenarist run` against a real local
-/// API) becomes a test case that passes as recorded.
-#[tokio::test]
-async fn a_recorded_execution_becomes_a_case_that_passes() {
+/// Runs `deal.yaml` for real against a local API whose base URL is
+/// `base_path` under its address, records the execution as a test case,
+/// checks that the case passes under the test's own base URL, and returns
+/// the recorded file.
+async fn record_and_run_the_case(base_path: &str) -> String {
     use wiremock::matchers::{method, path};
     use wiremock::{Mock, MockServer, ResponseTemplate};
     let api = MockServer::start().await;
     Mock::given(method("GET"))
-        .and(path("/users/lee%40bigco.example"))
+        .and(path(format!("{base_path}/users/lee%40bigco.example")))
         .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({ "id": 7 })))
         .mount(&api)
         .await;
     Mock::given(method("PUT"))
-        .and(path("/qualification"))
+        .and(path(format!("{base_path}/qualification")))
         .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({ "ok": true })))
         .mount(&api)
         .await;
@@ -209,7 +210,7 @@ async fn a_recorded_execution_becomes_a_case_that_passes() {
         .arg_path(std::path::Path::new("run"))
         .arg_path(&scenario)
         .args(["--input", "-", "--store", &store, "--output", "json"])
-        .env("API", api.uri())
+        .env("API", format!("{}{base_path}", api.uri()))
         .env("TOKEN", "s3cret-token-for-prod")
         .stdin(input)
         .run()
@@ -218,8 +219,29 @@ async fn a_recorded_execution_becomes_a_case_that_passes() {
     let id = run.json()["execution_id"].as_str().unwrap().to_owned();
     let recorded = test(&["--record", &id, "--store", &store]).run().await;
     assert_eq!(recorded.code, 0, "{}", recorded.stderr);
+    let file = dir.path().join("deal.test.yaml");
+    std::fs::write(&file, &recorded.stdout).unwrap();
+    let replayed = Scenarist::new()
+        .arg_path(std::path::Path::new("test"))
+        .arg_path(&file)
+        .run()
+        .await;
+    assert_eq!(
+        replayed.code, 0,
+        "{}\n{}\n{}",
+        replayed.stdout, replayed.stderr, recorded.stdout
+    );
+    assert!(replayed.stdout.ends_with("1 case: 1 passed, 0 failed\n"));
+    recorded.stdout
+}
+
+/// An execution kept in a store (here: `scenarist run` against a real local
+/// API) becomes a test case that passes as recorded.
+#[tokio::test]
+async fn a_recorded_execution_becomes_a_case_that_passes() {
+    let recorded = record_and_run_the_case("").await;
     assert!(
-        !recorded.stdout.contains("s3cret-token-for-prod"),
+        !recorded.contains("s3cret-token-for-prod"),
         "secrets stay out"
     );
     for wanted in [
@@ -229,25 +251,8 @@ async fn a_recorded_execution_becomes_a_case_that_passes() {
         "status: succeeded",
         "reward_issued",
     ] {
-        assert!(
-            recorded.stdout.contains(wanted),
-            "{wanted}:\n{}",
-            recorded.stdout
-        );
+        assert!(recorded.contains(wanted), "{wanted}:\n{recorded}");
     }
-    let file = dir.path().join("deal.test.yaml");
-    std::fs::write(&file, &recorded.stdout).unwrap();
-    let replayed = Scenarist::new()
-        .arg_path(std::path::Path::new("test"))
-        .arg_path(&file)
-        .run()
-        .await;
-    assert_eq!(
-        replayed.code, 0,
-        "{}\n{}\n{}",
-        replayed.stdout, replayed.stderr, recorded.stdout
-    );
-    assert!(replayed.stdout.ends_with("1 case: 1 passed, 0 failed\n"));
 }
 
 /// Most real APIs have a path in their base URL (`/api/v2`): the recorded
@@ -255,55 +260,11 @@ async fn a_recorded_execution_becomes_a_case_that_passes() {
 /// own base URL.
 #[tokio::test]
 async fn a_case_recorded_against_a_base_url_with_a_path_passes() {
-    use wiremock::matchers::{method, path};
-    use wiremock::{Mock, MockServer, ResponseTemplate};
-    let api = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path("/ref/v2/users/lee%40bigco.example"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({ "id": 7 })))
-        .mount(&api)
-        .await;
-    Mock::given(method("PUT"))
-        .and(path("/ref/v2/qualification"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({ "ok": true })))
-        .mount(&api)
-        .await;
-    let dir = tempfile::tempdir().unwrap();
-    let scenario = dir.path().join("deal.yaml");
-    std::fs::copy("tests/fixtures/tests/deal.yaml", &scenario).unwrap();
-    let store = format!("sqlite://{}", dir.path().join("s.db").display());
-    let input = r#"{"stage":"closed_won","email":"lee@bigco.example","amount":4000}"#;
-    let run = Scenarist::new()
-        .arg_path(std::path::Path::new("run"))
-        .arg_path(&scenario)
-        .args(["--input", "-", "--store", &store, "--output", "json"])
-        .env("API", format!("{}/ref/v2", api.uri()))
-        .env("TOKEN", "s3cret-token-for-prod")
-        .stdin(input)
-        .run()
-        .await;
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    let id = run.json()["execution_id"].as_str().unwrap().to_owned();
-    let recorded = test(&["--record", &id, "--store", &store]).run().await;
-    assert_eq!(recorded.code, 0, "{}", recorded.stderr);
+    let recorded = record_and_run_the_case("/ref/v2").await;
     assert!(
-        recorded.stdout.contains("url: /qualification\n"),
-        "the address after the base:\n{}",
-        recorded.stdout
+        recorded.contains("url: /qualification\n"),
+        "the address after the base:\n{recorded}"
     );
-    let file = dir.path().join("deal.test.yaml");
-    std::fs::write(&file, &recorded.stdout).unwrap();
-    let replayed = Scenarist::new()
-        .arg_path(std::path::Path::new("test"))
-        .arg_path(&file)
-        .run()
-        .await;
-    assert_eq!(
-        replayed.code, 0,
-        "{}\n{}\n{}",
-        replayed.stdout, replayed.stderr, recorded.stdout
-    );
-    assert!(replayed.stdout.ends_with("1 case: 1 passed, 0 failed\n"));
 }
 
 /// In a concurrent `for_each`, `lookup#1` answers the second iteration and
