@@ -14,6 +14,7 @@ pub mod guard;
 mod http;
 mod journal;
 pub mod pace;
+mod proxies;
 mod redact;
 mod run;
 mod transport;
