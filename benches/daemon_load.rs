@@ -42,7 +42,8 @@ use std::time::{Duration, Instant};
 
 use load::scenarios::{fill_history, write_scenarios};
 use load::{
-    cpu_time, drive, env_number, serve_downstream, Daemon, Downstream, DOWNSTREAM_ROLE, MAX_CLIENTS,
+    binary_under_test, cpu_time, drive, env_number, play_downstream_if_asked, runtime, Daemon,
+    Downstream, MAX_CLIENTS,
 };
 use print::{print_results, Build, Results, CLIENT_COUNTS};
 
@@ -133,25 +134,18 @@ impl Bench {
 }
 
 fn main() {
-    if std::env::var_os(DOWNSTREAM_ROLE).is_some() {
-        let runtime = tokio::runtime::Runtime::new().unwrap();
-        return runtime.block_on(serve_downstream());
+    if play_downstream_if_asked() {
+        return;
     }
     let seconds = env_number("LOAD_SECONDS", 4.0).clamp(1.0, 60.0);
     let rounds = env_number("ROUNDS", 3.0).clamp(1.0, 9.0) as usize;
     let history = env_number("HISTORY", 1_000_000.0).clamp(0.0, 10_000_000.0) as u64;
-    let binary = std::env::var_os("SCENARIST_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_scenarist")));
+    let binary = binary_under_test();
     let before = std::env::var_os("SCENARIST_BIN_BEFORE").map(PathBuf::from);
     let postgres = std::env::var("SCENARIST_TEST_POSTGRES")
         .ok()
         .filter(|s| !s.is_empty());
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async move {
+    runtime().block_on(async move {
         let downstream = Downstream::start().await;
         let downstream_url = downstream.url.clone();
         let dir = tempfile::tempdir().unwrap();

@@ -24,7 +24,8 @@ use std::time::{Duration, Instant};
 
 use load::scenarios::write_scenarios;
 use load::{
-    cpu_time, drive, env_number, serve_downstream, Daemon, Downstream, DOWNSTREAM_ROLE, MAX_CLIENTS,
+    binary_under_test, cpu_time, drive, env_number, play_downstream_if_asked, runtime, Daemon,
+    Downstream, MAX_CLIENTS,
 };
 
 /// One row of the soak.
@@ -95,23 +96,16 @@ fn slope(xs: &[f64], values: &[f64]) -> f64 {
 }
 
 fn main() {
-    if std::env::var_os(DOWNSTREAM_ROLE).is_some() {
-        let runtime = tokio::runtime::Runtime::new().unwrap();
-        return runtime.block_on(serve_downstream());
+    if play_downstream_if_asked() {
+        return;
     }
     let soak_seconds = env_number("SOAK_SECONDS", 600.0).clamp(10.0, 6.0 * 3600.0);
     let row_seconds = env_number("ROW_SECONDS", 60.0).clamp(5.0, soak_seconds);
     let share = env_number("SOAK_LOAD", 0.8).clamp(0.05, 1.5);
     let hook = std::env::var("SOAK_HOOK").unwrap_or_else(|_| "lead".to_owned());
     let store_args = std::env::var("SOAK_STORE_ARGS").unwrap_or_default();
-    let binary = std::env::var_os("SCENARIST_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_scenarist")));
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async move {
+    let binary = binary_under_test();
+    runtime().block_on(async move {
         let downstream = Downstream::start().await;
         let dir = tempfile::tempdir().unwrap();
         let scenarios = write_scenarios(dir.path(), &downstream.url);

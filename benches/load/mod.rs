@@ -253,3 +253,29 @@ pub fn env_number(name: &str, default: f64) -> f64 {
         .and_then(|s| s.parse().ok())
         .unwrap_or(default)
 }
+
+/// The binary under test: `SCENARIST_BIN`, or the one cargo built for the bench.
+pub fn binary_under_test() -> std::path::PathBuf {
+    std::env::var_os("SCENARIST_BIN")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::PathBuf::from(env!("CARGO_BIN_EXE_scenarist")))
+}
+
+/// In the process started to play the downstream API: serves it until
+/// killed and answers true; elsewhere false at once.
+pub fn play_downstream_if_asked() -> bool {
+    if std::env::var_os(DOWNSTREAM_ROLE).is_none() {
+        return false;
+    }
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(serve_downstream());
+    true
+}
+
+/// The runtime the load benches drive everything from.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
