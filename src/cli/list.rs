@@ -3,8 +3,6 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use scenarist::model::Trigger;
-
 use super::EXIT_FAILED;
 
 pub fn list(dir: Option<PathBuf>) -> anyhow::Result<ExitCode> {
@@ -17,25 +15,7 @@ pub fn list(dir: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     ]];
     for entry in &catalog.entries {
         let s = &entry.loaded.scenario;
-        let trigger = match &s.trigger {
-            Trigger::Manual(_) => "manual".to_owned(),
-            Trigger::Webhook(h) => format!(
-                "webhook {} /hooks/{}",
-                h.method.as_str(),
-                h.path.trim_matches('/')
-            ),
-            Trigger::Schedule(sc) => match (&sc.cron, &sc.every) {
-                (Some(cron), _) => format!(
-                    "schedule {cron}{}",
-                    sc.timezone
-                        .as_deref()
-                        .map(|t| format!(" {t}"))
-                        .unwrap_or_default()
-                ),
-                (_, Some(every)) => format!("schedule every {every}"),
-                _ => "schedule".to_owned(),
-            },
-        };
+        let trigger = s.trigger.describe();
         let steps = count_steps(&s.steps);
         rows.push([
             s.name.to_string(),

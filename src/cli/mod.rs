@@ -15,6 +15,7 @@ mod serve;
 mod store_arg;
 mod test;
 mod trace;
+mod triggers;
 mod validate;
 
 use std::path::PathBuf;
@@ -114,6 +115,8 @@ enum Command {
     Report(report::ReportArgs),
     /// The apps scenarios can use (`uses: APP.ACTION`), or one app's actions.
     Apps(apps::AppsArgs),
+    /// Poll triggers: where each watch stands, `reset` to start one again, `poll` to poll now.
+    Triggers(triggers::TriggersArgs),
     /// One line per scenario: name, trigger, owner, step count.
     List {
         /// Directory of scenarios (default: scenarios/).
@@ -188,6 +191,7 @@ pub fn main() -> ExitCode {
         Command::Emit(args) => events::emit(args),
         Command::Waits(args) => events::waits(args),
         Command::Events(args) => events::events(args),
+        Command::Triggers(args) => triggers::triggers(args),
     };
     match result {
         Ok(code) => code,

@@ -52,9 +52,18 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         None => serde_json::json!({}),
     };
     let execution_id = uuid::Uuid::now_v7();
+    // A poll's execution reads its item: the input stands for it.
+    let extra = match &plan.poll {
+        Some(poll) if poll.batch => {
+            scenarist::runner::watch::trigger_extra(None, Some(vec![body.clone()]))
+        }
+        Some(_) => scenarist::runner::watch::trigger_extra(Some(body.clone()), None),
+        None => serde_json::Map::new(),
+    };
     let request = RunRequest {
         trigger: TriggerData {
             body,
+            extra,
             ..TriggerData::default()
         },
         vars: args.vars.into_iter().collect(),

@@ -34,6 +34,7 @@ pub(super) fn router(shared: Arc<Shared>) -> Router {
             post(super::events::emit).get(super::events::events),
         )
         .route("/waits", get(super::events::waits))
+        .route("/triggers", get(super::watches::list))
         .route_layer(middleware::from_fn_with_state(shared.clone(), admin_token));
     Router::new()
         .route("/hooks/{*path}", any(super::webhook::handle))

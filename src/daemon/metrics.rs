@@ -43,6 +43,9 @@ pub struct Metrics {
     pub queue_depth: Gauge,
     pub webhook_responses: Family<CodeLabels, Counter>,
     pub schedule_ticks: Family<ScenarioLabels, Counter>,
+    pub polls: Family<ScenarioLabels, Counter>,
+    pub poll_items: Family<ScenarioLabels, Counter>,
+    pub poll_errors: Family<ScenarioLabels, Counter>,
     pub waiting_for_event: Family<EventLabels, Gauge>,
     /// The store's files (SQLite): set from [`crate::store::StorageStats`] when read.
     store_log_bytes: Gauge,
@@ -63,6 +66,24 @@ impl Metrics {
         let queue_depth = Gauge::default();
         let webhook_responses = Family::<CodeLabels, Counter>::default();
         let schedule_ticks = Family::<ScenarioLabels, Counter>::default();
+        let polls = Family::<ScenarioLabels, Counter>::default();
+        let poll_items = Family::<ScenarioLabels, Counter>::default();
+        let poll_errors = Family::<ScenarioLabels, Counter>::default();
+        registry.register(
+            "polls",
+            "Polls made by poll triggers, by scenario",
+            polls.clone(),
+        );
+        registry.register(
+            "poll_items",
+            "New items that poll triggers turned into executions, by scenario",
+            poll_items.clone(),
+        );
+        registry.register(
+            "poll_errors",
+            "Polls that failed (the cursor stays), by scenario",
+            poll_errors.clone(),
+        );
         let waiting_for_event = Family::<EventLabels, Gauge>::default();
         registry.register(
             "executions",
@@ -149,6 +170,9 @@ impl Metrics {
             queue_depth,
             webhook_responses,
             schedule_ticks,
+            polls,
+            poll_items,
+            poll_errors,
         }
     }
 

@@ -18,6 +18,7 @@ mod scenarios;
 mod schedule;
 pub mod signature;
 mod throttle;
+pub(crate) mod watches;
 pub(crate) mod webhook;
 mod workers;
 
@@ -163,6 +164,8 @@ pub(crate) struct Shared {
     /// One per worker: held by each execution this process runs, whether a
     /// worker claimed it from the queue or a webhook started it at once.
     pub permits: Arc<tokio::sync::Semaphore>,
+    /// Poll triggers: what the last poll of each did, and when the next is due.
+    pub watches: watches::Watches,
 }
 
 impl Shared {
@@ -268,6 +271,7 @@ impl Daemon {
             stopping: AtomicBool::new(false),
             waiters: Default::default(),
             last_event_prune: Default::default(),
+            watches: Default::default(),
             in_flight: Default::default(),
             health: Default::default(),
             ui: dashboard::Ui::new(config.admin_token.as_deref()),
@@ -313,6 +317,7 @@ async fn run(
     let workers = tokio::spawn(workers::run(shared.clone(), stopped.clone()));
     let sampler = tokio::spawn(backlog::sample(shared.clone(), stopped.clone()));
     let schedules = tokio::spawn(schedule::run(shared.clone(), stopped.clone()));
+    let polls = tokio::spawn(watches::run(shared.clone(), stopped.clone()));
     let reload = tokio::spawn(reload(shared.clone(), stopped.clone()));
     let heartbeat = tokio::spawn(liveness::heartbeat(shared.clone(), stopped.clone()));
     let listen = tokio::spawn(liveness::listen(shared.clone(), stopped.clone()));
@@ -322,6 +327,7 @@ async fn run(
     let _ = server.await;
     let _ = sampler.await;
     let _ = schedules.await;
+    let _ = polls.await;
     let _ = reload.await;
     let _ = listen.await;
     let _ = workers.await;

@@ -22,18 +22,7 @@ const MAX_CATCH_UP: usize = 1000;
 
 /// The first tick strictly after `after`.
 pub fn next_tick(schedule: &ScheduleTrigger, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
-    if let Some(every) = schedule.every {
-        // Ticks sit on multiples of the period since the Unix epoch: the same
-        // instants in every process and after every restart.
-        let period = every.as_micros().max(1) as i64;
-        let now = after.timestamp_micros();
-        let next = (now.div_euclid(period) + 1) * period;
-        return DateTime::from_timestamp_micros(next);
-    }
-    let cron = schedule.cron.as_ref()?;
-    cron.find_next_occurrence(&after.with_timezone(&schedule.timezone), false)
-        .ok()
-        .map(|t| t.with_timezone(&Utc))
+    schedule.next_after(after)
 }
 
 /// The ticks a stopped daemon missed, after `last` and up to `now`, as `catch_up` says.

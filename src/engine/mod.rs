@@ -9,6 +9,7 @@ mod correlate;
 mod effects;
 mod events;
 mod execution;
+mod fetch;
 mod flow;
 pub mod guard;
 mod http;
@@ -31,6 +32,7 @@ pub use clock::Clock;
 pub use effects::idempotency_key;
 pub use events::{Emitted, EventWait, NewEvent, ReceivedEvent};
 pub use execution::{Execution, ExecutionError, ExecutionStatus, StepRecord, StepStatus};
+pub use fetch::{FetchError, Fetched};
 pub use guard::{NetworkPolicy, Proxies, Refused};
 pub use http::{parse_retry_after, Body, Request, Response};
 pub use journal::{
@@ -105,6 +107,8 @@ pub struct TriggerData {
     pub headers: Map<String, Value>,
     pub query: Map<String, Value>,
     pub received_at: DateTime<Utc>,
+    /// What a trigger adds beside those (a poll's `item`, `items`, `cursor`).
+    pub extra: Map<String, Value>,
 }
 
 impl Default for TriggerData {
@@ -114,6 +118,7 @@ impl Default for TriggerData {
             headers: Map::new(),
             query: Map::new(),
             received_at: Utc::now(),
+            extra: Map::new(),
         }
     }
 }

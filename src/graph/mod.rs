@@ -70,22 +70,7 @@ fn collect_ids<'a>(steps: impl IntoIterator<Item = &'a Step>, out: &mut BTreeSet
 }
 
 fn trigger_label(trigger: &Trigger) -> String {
-    match trigger {
-        Trigger::Manual(_) => "manual".to_owned(),
-        Trigger::Webhook(h) => {
-            let path = h.path.trim_matches('/');
-            format!("webhook {} /hooks/{path}", h.method.as_str())
-        }
-        Trigger::Schedule(s) => {
-            let when = match (&s.cron, &s.every) {
-                (Some(c), _) => c.clone(),
-                (_, Some(e)) => format!("every {e}"),
-                _ => String::new(),
-            };
-            let tz = s.timezone.as_deref().map(|t| format!(" [{t}]"));
-            format!("schedule {when}{}", tz.unwrap_or_default())
-        }
-    }
+    trigger.describe()
 }
 
 /// How a node is drawn: Mermaid brackets around the label, and the dot shape.

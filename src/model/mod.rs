@@ -6,6 +6,7 @@
 mod app;
 mod condition;
 mod kinds;
+mod poll;
 mod rate;
 mod step;
 mod trigger;
@@ -24,6 +25,7 @@ pub use kinds::{
     OnReject, RecordStep, RespondStep, Route, RouterMode, RouterStep, StoreStep, TimeoutDecision,
     WaitForStep, WaitTimeout,
 };
+pub use poll::Poll;
 pub use rate::RateLimit;
 pub use step::{Backoff, OnError, RawStep, RetrySpec, Step, StepKind};
 pub use trigger::{

@@ -1,9 +1,11 @@
-//! How an execution starts: by hand, by a webhook, or on a schedule.
+//! How an execution starts: by hand, by a webhook, on a schedule, or by
+//! polling an API (`poll.rs`).
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::kinds::HttpMethod;
+use super::poll::Poll;
 use super::values::Duration;
 
 /// Exactly one trigger; `manual` when absent.
@@ -13,6 +15,7 @@ pub enum Trigger {
     Manual(Manual),
     Webhook(Webhook),
     Schedule(Schedule),
+    Poll(Box<Poll>),
 }
 
 impl Default for Trigger {
@@ -27,6 +30,46 @@ impl Trigger {
             Trigger::Manual(_) => "manual",
             Trigger::Webhook(_) => "webhook",
             Trigger::Schedule(_) => "schedule",
+            Trigger::Poll(_) => "poll",
+        }
+    }
+
+    /// One line for lists, pages and diagrams: `schedule every 15m`,
+    /// `webhook POST /hooks/crm/deal-won`, `poll GET /v1/invoices every 1m`.
+    pub fn describe(&self) -> String {
+        let when = |cron: &Option<String>, every: &Option<Duration>, tz: &Option<String>| {
+            let zone = tz.as_deref().map(|t| format!(" ({t})")).unwrap_or_default();
+            match (cron, every) {
+                (Some(cron), _) => format!("{cron}{zone}"),
+                (_, Some(every)) => format!("every {every}"),
+                _ => String::new(),
+            }
+        };
+        match self {
+            Trigger::Manual(_) => "manual".to_owned(),
+            Trigger::Webhook(h) => format!(
+                "webhook {} /hooks/{}",
+                h.method.as_str(),
+                h.path.trim_matches('/')
+            ),
+            Trigger::Schedule(s) => format!("schedule {}", when(&s.cron, &s.every, &s.timezone))
+                .trim_end()
+                .to_owned(),
+            Trigger::Poll(p) => {
+                let target = p
+                    .request
+                    .path
+                    .as_deref()
+                    .or(p.request.url.as_deref())
+                    .unwrap_or("");
+                format!(
+                    "poll {} {target} {}",
+                    p.request.method.as_str(),
+                    when(&p.cron, &p.every, &p.timezone)
+                )
+                .trim_end()
+                .to_owned()
+            }
         }
     }
 }
@@ -165,6 +208,7 @@ struct RawTrigger {
     manual: Option<Manual>,
     webhook: Option<Webhook>,
     schedule: Option<Schedule>,
+    poll: Option<Box<Poll>>,
 }
 
 impl TryFrom<RawTrigger> for Trigger {
@@ -175,9 +219,10 @@ impl TryFrom<RawTrigger> for Trigger {
         found.extend(raw.manual.map(Trigger::Manual));
         found.extend(raw.webhook.map(Trigger::Webhook));
         found.extend(raw.schedule.map(Trigger::Schedule));
+        found.extend(raw.poll.map(Trigger::Poll));
         match found.len() {
             1 => Ok(found.pop().expect("one trigger")),
-            0 => Err("a trigger needs one of manual, webhook or schedule".to_owned()),
+            0 => Err("a trigger needs one of manual, webhook, schedule or poll".to_owned()),
             _ => Err(format!(
                 "a scenario has exactly one trigger, found {}",
                 found

@@ -10,6 +10,7 @@ mod condition;
 mod expr;
 pub mod helpers;
 mod native;
+pub mod poll;
 mod retry;
 
 use std::time::Duration;
@@ -19,6 +20,7 @@ use serde_json::{Map, Value};
 pub use compile::{compile, compile_with, is_event_name};
 pub use condition::{as_number, loose_eq, Cond, Op};
 pub use expr::{registry, ContextPath, EvalError, Expr};
+pub use poll::{PollPlan, PollStart};
 pub use retry::RetryPolicy;
 
 use crate::model::{HttpMethod, OnError, RouterMode, Scenario, StepId};
@@ -41,6 +43,8 @@ pub struct Plan {
     pub schedule: Option<ScheduleTrigger>,
     /// The compiled webhook, when the trigger is one.
     pub webhook: Option<WebhookPlan>,
+    /// The compiled poll, when the trigger is one.
+    pub poll: Option<poll::PollPlan>,
     /// `settings.keys`: each name with its template over the trigger.
     pub keys: Vec<(String, Expr)>,
     /// What a stored version keeps: the scenario text, followed by the text
@@ -138,6 +142,27 @@ pub struct ScheduleTrigger {
     pub every: Option<Duration>,
     pub timezone: chrono_tz::Tz,
     pub catch_up: crate::model::CatchUp,
+}
+
+impl ScheduleTrigger {
+    /// The first tick strictly after `after`.
+    pub fn next_after(
+        &self,
+        after: chrono::DateTime<chrono::Utc>,
+    ) -> Option<chrono::DateTime<chrono::Utc>> {
+        if let Some(every) = self.every {
+            // Ticks sit on multiples of the period since the Unix epoch: the same
+            // instants in every process and after every restart.
+            let period = every.as_micros().max(1) as i64;
+            let now = after.timestamp_micros();
+            let next = (now.div_euclid(period) + 1) * period;
+            return chrono::DateTime::from_timestamp_micros(next);
+        }
+        let cron = self.cron.as_ref()?;
+        cron.find_next_occurrence(&after.with_timezone(&self.timezone), false)
+            .ok()
+            .map(|t| t.with_timezone(&chrono::Utc))
+    }
 }
 
 #[derive(Debug)]

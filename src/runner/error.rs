@@ -39,6 +39,8 @@ pub enum RunnerError {
     DamagedTrigger(Uuid),
     #[error("{0}")]
     InvalidEvent(String),
+    #[error("`{0}` has no poll trigger")]
+    NoPoll(String),
     #[error("execution {id} is not waiting for a review (it is {status}); nothing was changed")]
     NotWaiting { id: Uuid, status: String },
     #[error(

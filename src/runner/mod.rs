@@ -12,6 +12,7 @@ mod replay;
 mod resume;
 mod review;
 mod versions;
+pub mod watch;
 
 pub use error::RunnerError;
 pub use replay::trigger_data;

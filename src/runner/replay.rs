@@ -68,5 +68,10 @@ pub fn trigger_data(doc: &Value) -> Option<TriggerData> {
             .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
             .map(|t| t.with_timezone(&Utc))
             .unwrap_or_else(Utc::now),
+        extra: object
+            .iter()
+            .filter(|(k, _)| !matches!(k.as_str(), "body" | "headers" | "query" | "received_at"))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
     })
 }

@@ -10,6 +10,7 @@ mod journal;
 mod postgres;
 mod records;
 mod sqlite;
+mod watches;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -23,6 +24,7 @@ pub use journal::StoreJournal;
 pub use postgres::PgStore;
 pub use records::*;
 pub use sqlite::{Durability, SqliteStore};
+pub use watches::{Seen, WatchCommit, WatchFailure, WatchState};
 
 /// A step kind's name as the engine's records hold it (`&'static str`).
 pub(crate) fn kind_name(text: &str) -> &'static str {
@@ -310,6 +312,50 @@ pub trait Store: Send + Sync {
     fn storage(&self) -> Option<StorageStats> {
         None
     }
+
+    /// Whether other processes share this store (then each due poll is
+    /// claimed before it is made, so that it is made once).
+    fn shared(&self) -> bool {
+        false
+    }
+
+    /// Where a poll trigger stands.
+    async fn watch(&self, scenario: &str) -> Result<Option<WatchState>, StoreError>;
+
+    /// Every poll trigger's row, by scenario.
+    async fn watches(&self) -> Result<Vec<WatchState>, StoreError>;
+
+    /// Takes the watch for one poll until `until`, if it is still at
+    /// `generation` (`None`: no row yet). The new generation, or `None` when
+    /// another process moved it first.
+    async fn claim_watch(
+        &self,
+        scenario: &str,
+        generation: Option<i64>,
+        owner: &str,
+        until: DateTime<Utc>,
+    ) -> Result<Option<i64>, StoreError>;
+
+    /// Commits a poll: the cursor, the window and the executions it queues,
+    /// in one transaction, if the watch is still at `generation`. `false`
+    /// (and nothing written) when it moved.
+    async fn commit_watch(
+        &self,
+        scenario: &str,
+        generation: Option<i64>,
+        commit: WatchCommit,
+    ) -> Result<bool, StoreError>;
+
+    /// Records a failed poll (the cursor stays), if the watch is still at `generation`.
+    async fn fail_watch(
+        &self,
+        scenario: &str,
+        generation: Option<i64>,
+        failure: WatchFailure,
+    ) -> Result<bool, StoreError>;
+
+    /// Makes the next poll start again from `start` (`now`, `all` or a time).
+    async fn reset_watch(&self, scenario: &str, start: &str) -> Result<(), StoreError>;
 
     /// Remembers a dedupe key; returns the execution that already holds it, if any.
     async fn dedupe(

@@ -73,6 +73,12 @@ pub struct TestTrigger {
     pub headers: Map<String, Value>,
     #[serde(default)]
     pub query: Map<String, Value>,
+    /// A `poll` trigger's item (its `trigger.item`).
+    #[serde(default)]
+    pub item: Option<Value>,
+    /// A batched `poll` trigger's items (its `trigger.items`).
+    #[serde(default)]
+    pub items: Option<Vec<Value>>,
 }
 
 #[derive(Debug, Clone, Serialize, JsonSchema)]

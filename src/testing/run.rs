@@ -86,6 +86,10 @@ pub async fn run_case(plan: &Plan, file: &TestFile, case: &TestCase) -> CaseOutc
             headers: case.trigger.headers.clone(),
             query: case.trigger.query.clone(),
             received_at: start,
+            extra: crate::runner::watch::trigger_extra(
+                case.trigger.item.clone(),
+                case.trigger.items.clone(),
+            ),
         },
         vars,
         ..RunRequest::default()

@@ -32,3 +32,4 @@ mod util;
 mod validate;
 mod waits;
 mod waits_util;
+mod watches;

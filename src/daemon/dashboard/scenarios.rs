@@ -19,25 +19,7 @@ use crate::graph::{self, GraphFormat};
 use crate::model::Trigger;
 
 fn trigger(trigger: &Trigger) -> String {
-    match trigger {
-        Trigger::Manual(_) => "manual".to_owned(),
-        Trigger::Webhook(h) => format!(
-            "webhook {} /hooks/{}",
-            h.method.as_str(),
-            h.path.trim_matches('/')
-        ),
-        Trigger::Schedule(s) => match (&s.cron, &s.every) {
-            (Some(cron), _) => format!(
-                "schedule {cron}{}",
-                s.timezone
-                    .as_deref()
-                    .map(|t| format!(" ({t})"))
-                    .unwrap_or_default()
-            ),
-            (_, Some(every)) => format!("schedule every {every}"),
-            _ => "schedule".to_owned(),
-        },
-    }
+    trigger.describe()
 }
 
 pub(super) async fn list(
@@ -155,7 +137,14 @@ pub(super) async fn show(
         })
         .collect();
     let s = &served.plan.scenario;
+    let watch = crate::daemon::watches::view(&shared, &served)
+        .await
+        .map(|mut w| {
+            w["cursor_text"] = Value::String(w["cursor"].to_string());
+            w
+        });
     let data = json!({
+        "watch": watch,
         "name": served.plan.name,
         "url_name": urlencoding::encode(&served.plan.name),
         "description": s.description,

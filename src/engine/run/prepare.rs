@@ -70,7 +70,8 @@ pub(in crate::engine) fn prepare(plan: &Plan, request: RunRequest) -> Result<Pre
     };
     let trigger = request.trigger;
     // Built by moving values in: `json!` would serialize the body again.
-    let mut trigger_map = Map::with_capacity(4);
+    let mut trigger_map = Map::with_capacity(4 + trigger.extra.len());
+    trigger_map.extend(trigger.extra);
     trigger_map.insert("body".to_owned(), trigger.body);
     trigger_map.insert("headers".to_owned(), Value::Object(trigger.headers));
     trigger_map.insert("query".to_owned(), Value::Object(trigger.query));

@@ -138,6 +138,11 @@ impl Compiler<'_> {
             }
             "trigger" => match second {
                 None | Some("body" | "headers" | "query" | "received_at") => None,
+                Some("item" | "items" | "cursor")
+                    if matches!(self.loaded.scenario.trigger, crate::model::Trigger::Poll(_)) =>
+                {
+                    None
+                }
                 Some(other) => Some(format!("`trigger.{other}` does not exist: the trigger has body, headers, query and received_at")),
             },
             "execution" => match second {

@@ -8,6 +8,7 @@ mod connections;
 mod exprs;
 mod flow;
 mod http;
+mod poll;
 mod settings;
 mod steps;
 mod store;
@@ -51,6 +52,7 @@ pub fn compile_with(loaded: &LoadedScenario, apps: &Apps) -> Result<Plan, Vec<Di
     c.index_steps(&scenario.on_failure, "on_failure", None);
     c.check_connections();
     let (schedule, webhook) = c.check_trigger();
+    let poll = c.check_poll();
     let input_schema = c.compile_input_schema();
     let keys = c.check_settings();
     if scenario.steps.is_empty() {
@@ -104,6 +106,7 @@ pub fn compile_with(loaded: &LoadedScenario, apps: &Apps) -> Result<Plan, Vec<Di
         timeout: scenario.settings.timeout.map(|d| d.as_std()),
         schedule,
         webhook,
+        poll,
         keys,
         scenario: scenario.clone(),
     })

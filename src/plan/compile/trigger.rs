@@ -47,69 +47,96 @@ impl Compiler<'_> {
                 (None, Some(webhook))
             }
             Trigger::Schedule(schedule) => {
-                let timezone = match &schedule.timezone {
-                    None => chrono_tz::UTC,
-                    Some(name) => name.parse::<chrono_tz::Tz>().unwrap_or_else(|_| {
-                        let hint = did_you_mean(name, chrono_tz::TZ_VARIANTS.iter().map(|t| t.name()))
-                            .map(|s| format!("; did you mean `{s}`?"))
-                            .unwrap_or_default();
-                        self.error("trigger.schedule.timezone", format!("unknown time zone `{name}`{hint} (use an IANA name such as Europe/Paris)"));
-                        chrono_tz::UTC
-                    }),
-                };
-                let cron = match (&schedule.cron, &schedule.every) {
-                    (Some(_), Some(_)) => {
-                        self.error(
-                            "trigger.schedule",
-                            "a schedule takes `cron` or `every`, not both",
-                        );
-                        None
-                    }
-                    (None, None) => {
-                        self.error(
-                            "trigger.schedule",
-                            "a schedule needs `cron` (e.g. \"*/15 * * * *\") or `every` (e.g. 15m)",
-                        );
-                        None
-                    }
-                    (Some(text), None) => {
-                        let fields = text.split_whitespace().count();
-                        if !(5..=6).contains(&fields) {
-                            self.error("trigger.schedule.cron", format!("invalid cron expression `{text}`: expected 5 fields (minute hour day month weekday) or 6 (seconds first), found {fields}"));
-                            None
-                        } else {
-                            match text.parse::<croner::Cron>() {
-                                Ok(c) => Some(c),
-                                Err(e) => {
-                                    self.error(
-                                        "trigger.schedule.cron",
-                                        format!("invalid cron expression `{text}`: {e}"),
-                                    );
-                                    None
-                                }
-                            }
-                        }
-                    }
-                    (None, Some(every)) => {
-                        if every.as_std() < std::time::Duration::from_secs(1) {
-                            self.error(
-                                "trigger.schedule.every",
-                                "a schedule cannot fire more often than every 1s",
-                            );
-                        }
-                        None
-                    }
-                };
-                (
-                    Some(ScheduleTrigger {
-                        cron,
-                        every: schedule.every.map(|d| d.as_std()),
-                        timezone,
-                        catch_up: schedule.catch_up,
-                    }),
-                    None,
-                )
+                let schedule_plan = self.schedule(
+                    "trigger.schedule",
+                    schedule.cron.as_deref(),
+                    schedule.every,
+                    schedule.timezone.as_deref(),
+                    schedule.catch_up,
+                );
+                (Some(schedule_plan), None)
             }
+            // Compiled by `check_poll` (`poll.rs`).
+            Trigger::Poll(_) => (None, None),
+        }
+    }
+}
+
+impl Compiler<'_> {
+    /// A cron expression or an interval, in a time zone: a schedule's or a poll's.
+    pub(super) fn schedule(
+        &mut self,
+        base: &str,
+        cron: Option<&str>,
+        every: Option<crate::model::Duration>,
+        timezone: Option<&str>,
+        catch_up: crate::model::CatchUp,
+    ) -> ScheduleTrigger {
+        let timezone = match timezone {
+            None => chrono_tz::UTC,
+            Some(name) => name.parse::<chrono_tz::Tz>().unwrap_or_else(|_| {
+                let hint = did_you_mean(name, chrono_tz::TZ_VARIANTS.iter().map(|t| t.name()))
+                    .map(|s| format!("; did you mean `{s}`?"))
+                    .unwrap_or_default();
+                self.error(
+                    &format!("{base}.timezone"),
+                    format!(
+                        "unknown time zone `{name}`{hint} (use an IANA name such as Europe/Paris)"
+                    ),
+                );
+                chrono_tz::UTC
+            }),
+        };
+        let what = if base.ends_with("poll") {
+            "a poll"
+        } else {
+            "a schedule"
+        };
+        let cron = match (cron, every) {
+            (Some(_), Some(_)) => {
+                self.error(base, format!("{what} takes `cron` or `every`, not both"));
+                None
+            }
+            (None, None) => {
+                self.error(
+                    base,
+                    format!("{what} needs `cron` (e.g. \"*/15 * * * *\") or `every` (e.g. 15m)"),
+                );
+                None
+            }
+            (Some(text), None) => {
+                let fields = text.split_whitespace().count();
+                if !(5..=6).contains(&fields) {
+                    self.error(&format!("{base}.cron"), format!("invalid cron expression `{text}`: expected 5 fields (minute hour day month weekday) or 6 (seconds first), found {fields}"));
+                    None
+                } else {
+                    match text.parse::<croner::Cron>() {
+                        Ok(c) => Some(c),
+                        Err(e) => {
+                            self.error(
+                                &format!("{base}.cron"),
+                                format!("invalid cron expression `{text}`: {e}"),
+                            );
+                            None
+                        }
+                    }
+                }
+            }
+            (None, Some(every)) => {
+                if every.as_std() < std::time::Duration::from_secs(1) {
+                    self.error(
+                        &format!("{base}.every"),
+                        format!("{what} cannot fire more often than every 1s"),
+                    );
+                }
+                None
+            }
+        };
+        ScheduleTrigger {
+            cron,
+            every: every.map(|d| d.as_std()),
+            timezone,
+            catch_up,
         }
     }
 }

@@ -21,6 +21,7 @@ mod pace;
 mod queue;
 mod rows;
 mod store_impl;
+mod watches;
 mod writer;
 mod writes;
 
@@ -36,6 +37,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("0001_init.sql"),
     include_str!("0002_keys.sql"),
     include_str!("0003_rate_limits.sql"),
+    include_str!("0004_watches.sql"),
 ];
 
 /// Connections per process: enough for a daemon's workers, small enough that

@@ -19,7 +19,8 @@ use crate::engine::{DataRequest, ExecutionStatus, StepRecord};
 use crate::store::{
     Admission, Decided, Emitted, Enqueued, EventFilter, EventWait, ExecutionFilter,
     ExecutionSummary, Finish, NewEvent, NewExecution, PruneRule, ReceivedEvent, ScenarioActivity,
-    Store, StoreError, StoredEvent, StoredExecution, VersionSeen, WaitingExecution,
+    Store, StoreError, StoredEvent, StoredExecution, VersionSeen, WaitingExecution, WatchCommit,
+    WatchFailure, WatchState,
 };
 
 #[async_trait]
@@ -346,6 +347,50 @@ impl Store for PgStore {
             .await
             .map_err(db)?;
         Ok(Some(rows.iter().map(|r| r.get(0)).collect()))
+    }
+
+    fn shared(&self) -> bool {
+        true
+    }
+
+    async fn watch(&self, scenario: &str) -> Result<Option<WatchState>, StoreError> {
+        super::watches::watch(self, scenario).await
+    }
+
+    async fn watches(&self) -> Result<Vec<WatchState>, StoreError> {
+        super::watches::watches(self).await
+    }
+
+    async fn claim_watch(
+        &self,
+        scenario: &str,
+        generation: Option<i64>,
+        owner: &str,
+        until: DateTime<Utc>,
+    ) -> Result<Option<i64>, StoreError> {
+        super::watches::claim(self, scenario, generation, owner, until).await
+    }
+
+    async fn commit_watch(
+        &self,
+        scenario: &str,
+        generation: Option<i64>,
+        commit: WatchCommit,
+    ) -> Result<bool, StoreError> {
+        super::watches::commit(self, scenario, generation, commit).await
+    }
+
+    async fn fail_watch(
+        &self,
+        scenario: &str,
+        generation: Option<i64>,
+        failure: WatchFailure,
+    ) -> Result<bool, StoreError> {
+        super::watches::fail(self, scenario, generation, failure).await
+    }
+
+    async fn reset_watch(&self, scenario: &str, start: &str) -> Result<(), StoreError> {
+        super::watches::reset(self, scenario, start).await
     }
 
     async fn dedupe(

@@ -33,6 +33,7 @@ mod readers;
 mod rows;
 mod store_impl;
 mod waits;
+mod watches;
 
 /// `PRAGMA application_id` of scenarist stores: "SCNR".
 const APPLICATION_ID: i32 = 0x5343_4E52;
@@ -51,10 +52,11 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("../migrations/0004_events.sql")),
         M::up(include_str!("../migrations/0005_keys.sql")),
         M::up(include_str!("../migrations/0006_unfinished.sql")),
+        M::up(include_str!("../migrations/0007_watches.sql")),
     ])
 }
 
-const KNOWN_SCHEMA: usize = 6;
+const KNOWN_SCHEMA: usize = 7;
 
 /// How hard each commit presses on the disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -13,7 +13,7 @@ use crate::engine::{DataRequest, ExecutionStatus, StepRecord, StepStatus};
 use crate::store::{
     Emitted, EventFilter, EventWait, ExecutionFilter, ExecutionSummary, Finish, NewEvent,
     NewExecution, PruneRule, ReceivedEvent, ScenarioActivity, Store, StoreError, StoredEvent,
-    StoredExecution, VersionSeen, WaitingExecution,
+    StoredExecution, VersionSeen, WaitingExecution, WatchCommit, WatchFailure, WatchState,
 };
 
 fn steps_in(
@@ -329,6 +329,46 @@ impl Store for SqliteStore {
     async fn prune_events(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
         self.call(move |conn| super::waits::prune_events(conn, before))
             .await
+    }
+
+    async fn watch(&self, scenario: &str) -> Result<Option<WatchState>, StoreError> {
+        super::watches::watch(self, scenario).await
+    }
+
+    async fn watches(&self) -> Result<Vec<WatchState>, StoreError> {
+        super::watches::watches(self).await
+    }
+
+    async fn claim_watch(
+        &self,
+        scenario: &str,
+        generation: Option<i64>,
+        owner: &str,
+        until: DateTime<Utc>,
+    ) -> Result<Option<i64>, StoreError> {
+        super::watches::claim(self, scenario, generation, owner, until).await
+    }
+
+    async fn commit_watch(
+        &self,
+        scenario: &str,
+        generation: Option<i64>,
+        commit: WatchCommit,
+    ) -> Result<bool, StoreError> {
+        super::watches::commit(self, scenario, generation, commit).await
+    }
+
+    async fn fail_watch(
+        &self,
+        scenario: &str,
+        generation: Option<i64>,
+        failure: WatchFailure,
+    ) -> Result<bool, StoreError> {
+        super::watches::fail(self, scenario, generation, failure).await
+    }
+
+    async fn reset_watch(&self, scenario: &str, start: &str) -> Result<(), StoreError> {
+        super::watches::reset(self, scenario, start).await
     }
 
     async fn dedupe(
