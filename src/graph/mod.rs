@@ -444,7 +444,7 @@ on_failure: [ { id: alert, set: { z: 1 } } ]
 steps:\n  - id: r\n    router: { mode: all, routes: [ { name: x, steps: [] } ] }
   - id: last\n    set: { a: 1 }\n";
         let wanted = [
-            "start([\"schedule 0 9 * * 1 [Europe/Paris]\"])",
+            "start([\"schedule 0 9 * * 1 (Europe/Paris)\"])",
             "s_r{\"r<br/>router (all matching)\"}",
             "s_r -->|\"x (fallback)\"| s_r_end\n",
             "s_r_end --> s_last\n",

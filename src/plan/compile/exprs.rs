@@ -143,7 +143,10 @@ impl Compiler<'_> {
                 {
                     None
                 }
-                Some(other) => Some(format!("`trigger.{other}` does not exist: the trigger has body, headers, query and received_at")),
+                Some(other) => Some(match self.loaded.scenario.trigger {
+                    crate::model::Trigger::Poll(_) => format!("`trigger.{other}` does not exist: a poll's trigger has item (items with `batch`), cursor, body, headers, query and received_at"),
+                    _ => format!("`trigger.{other}` does not exist: the trigger has body, headers, query and received_at"),
+                }),
             },
             "execution" => match second {
                 None | Some("id" | "scenario" | "started_at") => None,

@@ -34,6 +34,7 @@ mod pace;
 mod prune;
 mod queue;
 mod review;
+mod watches;
 
 // ---------------------------------------------------------------------------
 // Helpers: times, names, and executions in a given state.
@@ -295,6 +296,8 @@ pub async fn every_check(store: Arc<dyn Store>) {
     browse::activity_counts_recent_executions_by_status(store).await;
     browse::versions_are_listed_newest_first(store).await;
     pace::a_shared_schedule_spaces_calls_by_the_interval(store).await;
+    watches::a_poll_commits_its_executions_with_the_cursor_once(store).await;
+    watches::a_failure_a_claim_and_a_reset_move_the_generation(store).await;
 }
 
 /// What to tidy once a backend's checks have run.
