@@ -3,6 +3,7 @@
 //! of ids already run), so that they are tested without a server.
 
 use std::cmp::Ordering;
+use std::collections::{HashMap, HashSet};
 
 use serde_json::Value;
 
@@ -59,28 +60,33 @@ pub fn select(
     };
     // An id twice in one answer (pages that moved under us) counts once: the last.
     let mut unique: Vec<Found> = Vec::with_capacity(found.len());
+    let mut at: HashMap<String, usize> = HashMap::with_capacity(found.len());
     for item in found {
-        match unique.iter_mut().find(|f| f.id == item.id) {
-            Some(existing) => *existing = item,
-            None => unique.push(item),
+        match at.get(&item.id) {
+            Some(&i) => unique[i] = item,
+            None => {
+                at.insert(item.id.clone(), unique.len());
+                unique.push(item);
+            }
         }
     }
     if rules.seeding == Some(PollStart::Now) {
         for f in &unique {
-            remember(&mut seen, f);
             cursor_date = later(cursor_date, f.date.as_ref());
         }
-        trim(&mut seen);
+        remember(&mut seen, &unique);
         return Selection {
             run: Vec::new(),
             cursor_date,
             seen,
         };
     }
+    let known: HashMap<&str, &Option<Value>> =
+        seen.iter().map(|(id, date)| (id.as_str(), date)).collect();
     let mut new: Vec<Found> = unique
         .into_iter()
         .filter(|f| {
-            match seen.iter().find(|(id, _)| *id == f.id) {
+            match known.get(f.id.as_str()).map(|date| (&f.id, *date)) {
                 Some((_, before)) => {
                     rules.changes
                         && matches!((&f.date, before), (Some(now), Some(then)) if compare(now, then) == Ordering::Greater)
@@ -100,12 +106,12 @@ pub fn select(
             )
         });
     }
+    drop(known);
     new.truncate(rules.max_items);
     for f in &new {
-        remember(&mut seen, f);
         cursor_date = later(cursor_date, f.date.as_ref());
     }
-    trim(&mut seen);
+    remember(&mut seen, &new);
     Selection {
         run: new,
         cursor_date,
@@ -113,12 +119,12 @@ pub fn select(
     }
 }
 
-fn remember(seen: &mut Vec<Seen>, found: &Found) {
-    seen.retain(|(id, _)| *id != found.id);
-    seen.push((found.id.clone(), found.date.clone()));
-}
-
-fn trim(seen: &mut Vec<Seen>) {
+/// Puts `found` at the window's newest end (moving ids seen before), and
+/// keeps the newest [`WINDOW`]; linear in the window and the items.
+fn remember(seen: &mut Vec<Seen>, found: &[Found]) {
+    let moved: HashSet<&str> = found.iter().map(|f| f.id.as_str()).collect();
+    seen.retain(|(id, _)| !moved.contains(id.as_str()));
+    seen.extend(found.iter().map(|f| (f.id.clone(), f.date.clone())));
     if seen.len() > WINDOW {
         seen.drain(..seen.len() - WINDOW);
     }
