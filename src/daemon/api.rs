@@ -35,6 +35,7 @@ pub(super) fn router(shared: Arc<Shared>) -> Router {
         )
         .route("/waits", get(super::events::waits))
         .route("/triggers", get(super::watches::list))
+        .route("/triggers/{name}/poll", post(super::watches::poll_now))
         .route_layer(middleware::from_fn_with_state(shared.clone(), admin_token));
     Router::new()
         .route("/hooks/{*path}", any(super::webhook::handle))

@@ -221,3 +221,52 @@ pub(super) async fn list(
     }
     axum::Json(shown)
 }
+
+/// `POST /api/triggers/{name}/poll`: polls now, even during a back-off
+/// (what `scenarist triggers poll` does, through the daemon).
+pub(super) async fn poll_now(
+    axum::extract::State(shared): axum::extract::State<Arc<Shared>>,
+    axum::extract::Path(name): axum::extract::Path<String>,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let scenarios = shared.scenarios();
+    let Some(served) = scenarios.by_name.get(&name).cloned() else {
+        let body = serde_json::json!({ "error": format!("no scenario named `{name}`") });
+        return (axum::http::StatusCode::NOT_FOUND, axum::Json(body)).into_response();
+    };
+    let Some(poll) = &served.plan.poll else {
+        let body = serde_json::json!({ "error": format!("`{name}` is triggered by {}, not by a poll", served.plan.scenario.trigger.kind()) });
+        return (axum::http::StatusCode::CONFLICT, axum::Json(body)).into_response();
+    };
+    let options = PollOptions {
+        force: true,
+        lease: lease(period(poll, Utc::now())),
+    };
+    let key_of = |trigger: &Value| concurrency_key(&shared, &served, trigger);
+    let answer = match shared.runner.poll(&served.plan, key_of, options).await {
+        Ok(PollOutcome::Committed {
+            queued,
+            items,
+            started,
+        }) => {
+            if !queued.is_empty() {
+                shared.wake.notify_one();
+            }
+            serde_json::json!({ "outcome": "committed", "items": items, "queued": queued, "started": started.map(|s| s.describe()) })
+        }
+        Ok(PollOutcome::Nothing) => serde_json::json!({ "outcome": "nothing" }),
+        Ok(PollOutcome::Skipped) => serde_json::json!({ "outcome": "skipped" }),
+        Ok(PollOutcome::Failed { error, retry_at }) => {
+            serde_json::json!({ "outcome": "failed", "error": error, "retry_at": retry_at })
+        }
+        Err(e) => {
+            let body = serde_json::json!({ "error": e.to_string() });
+            return (
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                axum::Json(body),
+            )
+                .into_response();
+        }
+    };
+    axum::Json(answer).into_response()
+}

@@ -124,6 +124,11 @@ async fn story(h: &Harness, url: &str, dir: &Path) -> anyhow::Result<ExitCode> {
         scenarist::store::without_password(url)
     ));
 
+    // The payments watch starts now (it remembers the payments already there,
+    // none yet): only payments made during the story count.
+    h.post("/api/triggers/poll-first-payments/poll", &json!({}))
+        .await?;
+
     chapter("1. Enrolment: new CRM customers and a website sign-up get their referral links");
     let customers = [
         ("ann@northwind.example", "Ann", "Northwind", true),
@@ -239,9 +244,9 @@ async fn story(h: &Harness, url: &str, dir: &Path) -> anyhow::Result<ExitCode> {
     }
     say("(the referral engine answers the first qualification with a 503: the step retries)");
     h.standins.pay("pat@example.net", 4_900, true);
-    say("payments: Pat pays for the first time; the payments poll runs (on demand here, every 15m in production)");
+    say("payments: Pat pays for the first time; the payments watch polls (on demand here, every 15m in production) and finds the new payment");
     h.settle().await?;
-    h.post("/api/scenarios/poll-first-payments/run", &json!({}))
+    h.post("/api/triggers/poll-first-payments/poll", &json!({}))
         .await?;
     let pending = h.reviews(2).await?;
     h.settle().await?;
