@@ -2,7 +2,7 @@
 //! referral engine, the CRM, the payments API and the chat tool.
 
 use serde_json::{json, Value};
-use wiremock::matchers::{body_json, header, method, path, query_param};
+use wiremock::matchers::{body_json, header, method, path};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
 use crate::util::Scenarist;
