@@ -33,14 +33,19 @@ pub fn apps(args: AppsArgs) -> anyhow::Result<ExitCode> {
         [] => {
             let mut rows = vec![[
                 "APP".to_owned(),
-                "ACTIONS".to_owned(),
+                "ACTIONS AND WATCHES".to_owned(),
                 "FROM".to_owned(),
                 "DESCRIPTION".to_owned(),
             ]];
             for app in apps.values() {
                 rows.push([
                     app.name.clone(),
-                    app.actions.keys().cloned().collect::<Vec<_>>().join(" "),
+                    app.actions
+                        .keys()
+                        .chain(app.triggers.keys())
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(" "),
                     from(app),
                     app.description.clone().unwrap_or_default(),
                 ]);
@@ -93,13 +98,25 @@ fn show_app(app: &AppPlan) {
     if let Some(rate) = app.rate_limit {
         println!("rate limit: {rate}");
     }
-    for (name, action) in &app.actions {
+    let watches = app
+        .triggers
+        .iter()
+        .map(|(name, t)| (name, &t.action, Some(t)));
+    let actions = app.actions.iter().map(|(name, a)| (name, a, None));
+    for (name, action, watch) in actions.chain(watches) {
         println!();
         println!(
-            "{}.{name}  {} {}",
+            "{}.{name}  {} {}{}",
             app.name,
             action.method.as_str(),
-            action.path_text
+            action.path_text,
+            match watch {
+                Some(w) => format!(
+                    "  (a watch: `trigger: {{ poll: {{ uses: {}.{name} }} }}`, items {}, id {})",
+                    app.name, w.items, w.id
+                ),
+                None => String::new(),
+            }
         );
         if let Some(description) = &action.description {
             println!("  {description}");

@@ -20,7 +20,7 @@ pub fn idempotency_key(execution_id: Uuid, step_path: &str) -> String {
 
 /// The `with` of a `uses:` step, rendered, with the schema's defaults for
 /// what it leaves out, checked against the action's input schema.
-fn app_input(app: &crate::plan::AppCall, ctx: &Context) -> Result<Value, String> {
+pub fn app_input(app: &crate::plan::AppCall, ctx: &Context) -> Result<Value, String> {
     let mut input = app
         .with
         .eval(ctx)

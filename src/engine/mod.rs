@@ -29,7 +29,7 @@ use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
 pub use clock::Clock;
-pub use effects::idempotency_key;
+pub use effects::{app_input, idempotency_key};
 pub use events::{Emitted, EventWait, NewEvent, ReceivedEvent};
 pub use execution::{Execution, ExecutionError, ExecutionStatus, StepRecord, StepStatus};
 pub use fetch::{FetchError, Fetched};

@@ -25,6 +25,31 @@ pub struct App {
     /// The base URL, headers (auth), retry, timeout and rate limit of every action.
     pub connection: Connection,
     pub actions: BTreeMap<String, Action>,
+    /// Watches a scenario's `poll` trigger can use: `poll: { uses: APP.TRIGGER }`.
+    #[serde(default)]
+    pub triggers: BTreeMap<String, AppTrigger>,
+}
+
+/// A watch an app offers: a request whose templates read `input` (the
+/// poll's `with`), `env`, `cursor` and `page`, and how its answer is read.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AppTrigger {
+    pub description: Option<String>,
+    /// The JSON Schema of the poll's `with` (an object).
+    #[serde(default = "any_object")]
+    pub input: Value,
+    pub request: ActionRequest,
+    /// Statuses that count as success (default: any 2xx).
+    pub expect: Option<Vec<u16>>,
+    /// JSONPath of the items in an answer, e.g. `$.data[*]`.
+    pub items: String,
+    /// What makes an item the same item, e.g. `{{ item.id }}`.
+    pub id: String,
+    /// The item's date (RFC 3339 or Unix seconds).
+    pub date: Option<String>,
+    /// JSONPath of the next page's token in an answer.
+    pub next_page: Option<String>,
 }
 
 /// One call an app offers.

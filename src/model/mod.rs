@@ -18,7 +18,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-pub use app::{Action, ActionRequest, App, ConnectionOverride, UsesStep};
+pub use app::{Action, ActionRequest, App, AppTrigger, ConnectionOverride, UsesStep};
 pub use condition::{CompareOp, Comparison, Condition};
 pub use kinds::{
     ApprovalStep, BodySpec, DelayStep, EmitStep, FailStep, ForEachStep, HttpMethod, HttpStep,

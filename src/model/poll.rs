@@ -20,11 +20,18 @@ pub struct Poll {
     /// The request, as an http step writes it. Its templates read `cursor`
     /// (`cursor.date`: the greatest date seen) and `page` (`page.next`: the
     /// next page's token); a query parameter that renders empty is left out.
-    pub request: HttpStep,
-    /// JSONPath of the items in an answer, e.g. `$.data[*]`.
-    pub items: String,
-    /// What makes an item the same item, e.g. `{{ item.id }}`.
-    pub id: String,
+    /// Exactly one of `request` and `uses`.
+    pub request: Option<HttpStep>,
+    /// An app's watch, `APP.TRIGGER` (e.g. `referral-factory.watch_users`):
+    /// its request, items, id, date and pages.
+    pub uses: Option<String>,
+    /// The app watch's input, checked against its schema.
+    #[serde(default)]
+    pub with: serde_json::Map<String, serde_json::Value>,
+    /// JSONPath of the items in an answer, e.g. `$.data[*]` (an app watch's by default).
+    pub items: Option<String>,
+    /// What makes an item the same item, e.g. `{{ item.id }}` (an app watch's by default).
+    pub id: Option<String>,
     /// The item's date (RFC 3339 or Unix seconds); the cursor moves to the greatest seen.
     pub date: Option<String>,
     /// JSONPath of the next page's token in an answer; polls follow it up to `max_pages`.

@@ -56,19 +56,19 @@ impl Trigger {
                 .trim_end()
                 .to_owned(),
             Trigger::Poll(p) => {
-                let target = p
-                    .request
-                    .path
-                    .as_deref()
-                    .or(p.request.url.as_deref())
-                    .unwrap_or("");
-                format!(
-                    "poll {} {target} {}",
-                    p.request.method.as_str(),
-                    when(&p.cron, &p.every, &p.timezone)
-                )
-                .trim_end()
-                .to_owned()
+                let what = match (&p.request, &p.uses) {
+                    (Some(r), _) => format!(
+                        "{} {}",
+                        r.method.as_str(),
+                        r.path.as_deref().or(r.url.as_deref()).unwrap_or("")
+                    ),
+                    (None, Some(uses)) => uses.clone(),
+                    (None, None) => String::new(),
+                };
+                format!("poll {what} {}", when(&p.cron, &p.every, &p.timezone))
+                    .replace("  ", " ")
+                    .trim_end()
+                    .to_owned()
             }
         }
     }

@@ -16,7 +16,11 @@ use super::{
 use crate::diagnostic::{did_you_mean, Diagnostic};
 use crate::load::app::{load_app_str, LoadedApp};
 use crate::load::{join_index, join_key};
-use crate::model::{BodySpec, HttpMethod, Idempotency, RateLimit};
+use crate::model::{Action, BodySpec, HttpMethod, Idempotency, RateLimit};
+
+mod triggers;
+
+pub use triggers::TriggerPlan;
 
 /// The apps a scenario may use, by name.
 pub type Apps = BTreeMap<String, Arc<AppPlan>>;
@@ -41,6 +45,8 @@ pub struct AppPlan {
     pub allowance: NetworkAllowance,
     pub rate_limit: Option<RateLimit>,
     pub actions: BTreeMap<String, ActionPlan>,
+    /// Watches for `poll: { uses: APP.TRIGGER }`.
+    pub triggers: BTreeMap<String, TriggerPlan>,
 }
 
 /// One action, compiled; its templates read `input` and `env`.
@@ -178,75 +184,11 @@ pub fn compile_app(loaded: &LoadedApp) -> Result<AppPlan, Vec<Diagnostic>> {
                 format!("`{name}` is not an action name: use lowercase letters, digits and _"),
             );
         }
-        let validator = match jsonschema::validator_for(&action.input) {
-            Ok(v) => Arc::new(v),
-            Err(e) => {
-                c.error(
-                    &format!("{base}.input"),
-                    format!("not a valid JSON Schema: {e}"),
-                );
-                continue;
-            }
-        };
-        if action.input.get("type").and_then(Value::as_str) != Some("object") {
-            c.error(
-                &format!("{base}.input"),
-                "an action's input is an object: its schema needs `type: object`",
-            );
+        if let Some(plan) = c.action(&base, action, &["input", "env"]) {
+            actions.insert(name.clone(), plan);
         }
-        let request = &action.request;
-        let rbase = format!("{base}.request");
-        let path = c.expr(
-            &Value::String(request.path.clone()),
-            &format!("{rbase}.path"),
-            &["input", "env"],
-        );
-        let (spec, several) = request.body_spec();
-        if several {
-            c.error(
-                &rbase,
-                "a request takes at most one of `json`, `form` and `body`",
-            );
-        }
-        let body = match spec {
-            BodySpec::Json(json) => {
-                HttpBody::Json(c.expr(json, &format!("{rbase}.json"), &["input", "env"]))
-            }
-            BodySpec::Form(form) => {
-                HttpBody::Form(c.map(form, &format!("{rbase}.form"), &["input", "env"]))
-            }
-            BodySpec::Text(text) => HttpBody::Text(c.expr(
-                &Value::String(text.to_owned()),
-                &format!("{rbase}.body"),
-                &["input", "env"],
-            )),
-            BodySpec::None => HttpBody::None,
-        };
-        let output = action
-            .output
-            .as_ref()
-            .map(|o| c.expr(o, &format!("{base}.output"), &["response", "input"]));
-        actions.insert(
-            name.clone(),
-            ActionPlan {
-                description: action.description.clone(),
-                schema: action.input.clone(),
-                validator,
-                method: request.method,
-                path,
-                path_text: request.path.clone(),
-                query: c.map(&request.query, &format!("{rbase}.query"), &["input", "env"]),
-                headers: c.map(
-                    &request.headers,
-                    &format!("{rbase}.headers"),
-                    &["input", "env"],
-                ),
-                body,
-                expect: action.expect.clone(),
-                output,
-            },
-        );
     }
+    let triggers = c.triggers(app);
     if !c.diagnostics.is_empty() {
         c.diagnostics.sort_by_key(|d| d.position);
         return Err(c.diagnostics);
@@ -280,10 +222,75 @@ pub fn compile_app(loaded: &LoadedApp) -> Result<AppPlan, Vec<Diagnostic>> {
         },
         rate_limit: conn.rate_limit,
         actions,
+        triggers,
     })
 }
 
 impl AppCompiler<'_> {
+    /// An action (or a watch's request): its input schema and its request,
+    /// whose templates may read `roots`.
+    fn action(&mut self, base: &str, action: &Action, roots: &[&str]) -> Option<ActionPlan> {
+        let validator = match jsonschema::validator_for(&action.input) {
+            Ok(v) => Arc::new(v),
+            Err(e) => {
+                self.error(
+                    &format!("{base}.input"),
+                    format!("not a valid JSON Schema: {e}"),
+                );
+                return None;
+            }
+        };
+        if action.input.get("type").and_then(Value::as_str) != Some("object") {
+            self.error(
+                &format!("{base}.input"),
+                "an action's input is an object: its schema needs `type: object`",
+            );
+        }
+        let request = &action.request;
+        let rbase = format!("{base}.request");
+        let path = self.expr(
+            &Value::String(request.path.clone()),
+            &format!("{rbase}.path"),
+            roots,
+        );
+        let (spec, several) = request.body_spec();
+        if several {
+            self.error(
+                &rbase,
+                "a request takes at most one of `json`, `form` and `body`",
+            );
+        }
+        let body = match spec {
+            BodySpec::Json(json) => {
+                HttpBody::Json(self.expr(json, &format!("{rbase}.json"), roots))
+            }
+            BodySpec::Form(form) => HttpBody::Form(self.map(form, &format!("{rbase}.form"), roots)),
+            BodySpec::Text(text) => HttpBody::Text(self.expr(
+                &Value::String(text.to_owned()),
+                &format!("{rbase}.body"),
+                roots,
+            )),
+            BodySpec::None => HttpBody::None,
+        };
+        let output = action
+            .output
+            .as_ref()
+            .map(|o| self.expr(o, &format!("{base}.output"), &["response", "input"]));
+        Some(ActionPlan {
+            description: action.description.clone(),
+            schema: action.input.clone(),
+            validator,
+            method: request.method,
+            path,
+            path_text: request.path.clone(),
+            query: self.map(&request.query, &format!("{rbase}.query"), roots),
+            headers: self.map(&request.headers, &format!("{rbase}.headers"), roots),
+            body,
+            expect: action.expect.clone(),
+            output,
+        })
+    }
+
     fn error(&mut self, path: &str, message: impl Into<String>) {
         self.diagnostics.push(self.loaded.diagnostic(path, message));
     }

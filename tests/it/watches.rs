@@ -480,3 +480,77 @@ async fn three_daemons_on_postgresql_run_each_item_exactly_once() {
         "{polled} requests: daemons polled the same tick"
     );
 }
+
+/// An app's watch: the built-in Referral Factory app's `watch_users`, against
+/// the referral engine's stand-in; each participant who joins runs once.
+#[tokio::test]
+async fn an_app_watch_runs_each_new_participant_once() {
+    let standins = scenarist::standins::StandIns::start().await.unwrap();
+    standins.with_state(|s| s.join("early@example.com", "Early", "ann@example.com"));
+    let yaml = r#"name: watch-items
+trigger:
+  poll:
+    uses: referral-factory.watch_users
+    every: 1s
+steps:
+  - id: seen
+    set: { email: "{{ trigger.item.email }}" }
+"#;
+    let setup = Setup::new(yaml);
+    let mut options = setup.options();
+    options.env = standins.env();
+    let daemon = serve(&options).await;
+    let row = || async {
+        let out = setup
+            .cli()
+            .args(["triggers", "--output", "json"])
+            .run()
+            .await;
+        out.json()[0].clone()
+    };
+    for _ in 0..100 {
+        if row().await["started"] == true {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    standins.with_state(|s| {
+        s.join("zoe@example.com", "Zoe", "ann@example.com");
+        s.join("lee@example.com", "Lee", "ann@example.com");
+    });
+    assert!(
+        eventually(15, || async {
+            executions(&daemon.url, "scenario=watch-items").await.len() >= 2
+        })
+        .await
+    );
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let rows = executions(&daemon.url, "scenario=watch-items").await;
+    let mut emails = Vec::new();
+    for row in &rows {
+        let shown: Value = reqwest::get(format!(
+            "{}/api/executions/{}",
+            daemon.url,
+            row["id"].as_str().unwrap()
+        ))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+        emails.push(
+            shown["trigger"]["item"]["email"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    emails.sort();
+    assert_eq!(
+        emails,
+        ["lee@example.com", "zoe@example.com"],
+        "{}",
+        daemon.log()
+    );
+    daemon.stop().await;
+}

@@ -72,13 +72,37 @@ impl Compiler<'_> {
             );
             return (placeholder(), None);
         };
-        self.used_apps.insert(app.name.clone(), Arc::clone(&app));
+        self.app_call(
+            &app,
+            action,
+            &uses.uses,
+            &uses.with,
+            uses.connection.as_ref(),
+            path,
+            scope,
+        )
+    }
+
+    /// The http plan of an app's action (or watch) called as `called` with `with_value`.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn app_call(
+        &mut self,
+        app: &Arc<crate::plan::app::AppPlan>,
+        action: &crate::plan::app::ActionPlan,
+        called: &str,
+        with_value: &serde_json::Map<String, Value>,
+        connection: Option<&crate::model::ConnectionOverride>,
+        path: &str,
+        scope: &Scope,
+    ) -> (HttpPlan, Option<RetryPolicy>) {
+        let at = format!("{path}.uses");
+        self.used_apps.insert(app.name.clone(), Arc::clone(app));
 
         let with_path = format!("{path}.with");
         let properties = action.schema.get("properties").and_then(Value::as_object);
         let open = action.schema.get("additionalProperties") == Some(&Value::Bool(true))
             || properties.is_none();
-        for (key, value) in &uses.with {
+        for (key, value) in with_value {
             let field = join_key(&with_path, key);
             match properties.and_then(|p| p.get(key)) {
                 None if !open => {
@@ -94,15 +118,12 @@ impl Compiler<'_> {
                                 .collect();
                             format!(" (it takes {})", all.join(", "))
                         });
-                    self.error(
-                        &field,
-                        format!("`{}` takes no input `{key}`{hint}", uses.uses),
-                    );
+                    self.error(&field, format!("`{}` takes no input `{key}`{hint}", called));
                 }
                 Some(schema) if Expr::compile(value).is_ok_and(|e| e.is_literal()) => {
                     if let Ok(validator) = jsonschema::validator_for(schema) {
                         if let Some(problem) = validator.iter_errors(value).next() {
-                            self.error(&field, format!("`{key}` of `{}`: {problem}", uses.uses));
+                            self.error(&field, format!("`{key}` of `{}`: {problem}", called));
                         }
                     }
                 }
@@ -117,21 +138,21 @@ impl Compiler<'_> {
         }
         let required = action.schema.get("required").and_then(Value::as_array);
         for name in required.into_iter().flatten().filter_map(Value::as_str) {
-            if !uses.with.contains_key(name) && !defaults.iter().any(|(k, _)| k == name) {
-                let where_ = if uses.with.is_empty() {
+            if !with_value.contains_key(name) && !defaults.iter().any(|(k, _)| k == name) {
+                let where_ = if with_value.is_empty() {
                     at.clone()
                 } else {
                     with_path.clone()
                 };
                 self.error(
                     &where_,
-                    format!("`{}` needs the input `{name}` under `with`", uses.uses),
+                    format!("`{}` needs the input `{name}` under `with`", called),
                 );
             }
         }
-        let with = self.expr(&Value::Object(uses.with.clone()), &with_path, scope);
+        let with = self.expr(&Value::Object(with_value.clone()), &with_path, scope);
 
-        let overrides = uses.connection.clone().unwrap_or_default();
+        let overrides = connection.cloned().unwrap_or_default();
         let mut headers = app.headers.clone();
         let replace = |headers: &mut Vec<(String, Expr)>, name: &str, expr: Expr| {
             headers.retain(|(existing, _)| !existing.eq_ignore_ascii_case(name));
@@ -164,7 +185,7 @@ impl Compiler<'_> {
             allowance: app.allowance.clone(),
             rate_limit: app.rate_limit,
             app: Some(AppCall {
-                name: uses.uses.clone(),
+                name: called.to_owned(),
                 with,
                 defaults,
                 validator: Arc::clone(&action.validator),

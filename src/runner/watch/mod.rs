@@ -219,6 +219,12 @@ impl Runner {
         }
         root.insert("cursor".to_owned(), cursor);
         root.insert("page".to_owned(), json!({ "next": null, "number": 1 }));
+        if let Some(app) = &poll.request.app {
+            // An app's watch: its templates read the poll's `with` as `input`.
+            let ctx = handlebars::Context::from(Value::Object(root.clone()));
+            let input = crate::engine::app_input(app, &ctx).map_err(|e| redactor.string(e))?;
+            root.insert("input".to_owned(), input);
+        }
         let mut found = Vec::new();
         for number in 1..=poll.max_pages {
             root.insert(
