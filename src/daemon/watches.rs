@@ -144,6 +144,7 @@ async fn poll_once(shared: Arc<Shared>, served: Arc<Served>, period: Duration) {
             "nothing new".to_owned()
         }
         Ok(PollOutcome::Failed { error, retry_at }) => {
+            tracing::warn!(scenario = %served.plan.name, %retry_at, error = %error, "poll failed; the cursor stays, the next poll after a back-off");
             shared.metrics.polls.get_or_create(&labels).inc();
             shared.metrics.poll_errors.get_or_create(&labels).inc();
             next = next.map(|t| t.max(*retry_at));

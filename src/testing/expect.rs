@@ -103,6 +103,18 @@ pub fn check(index: usize, case: &TestCase, outcome: &CaseOutcome) -> Vec<Failur
             ));
         }
     }
+    if let (Some(want), Some(got)) = (&expect.items, &outcome.polled) {
+        if want != got {
+            failures.push(fail(
+                at("items"),
+                format!(
+                    "expected the items [{}] to become executions, got [{}]",
+                    want.join(", "),
+                    got.join(", ")
+                ),
+            ));
+        }
+    }
     if let Some(want) = &expect.steps {
         let ran: Vec<&str> = outcome
             .steps

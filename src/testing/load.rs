@@ -133,6 +133,10 @@ pub fn check_against(loaded: &LoadedTest, plan: &Plan) -> Vec<Diagnostic> {
     let mut kinds = BTreeMap::new();
     collect(&plan.scenario.steps, &mut kinds);
     collect(&plan.scenario.on_failure, &mut kinds);
+    if plan.poll.is_some() {
+        // A poll's request is mocked and expected as the step `trigger`.
+        kinds.insert("trigger".to_owned(), "http");
+    }
     let mut out = Vec::new();
     let unknown = |id: &str, path: &str, out: &mut Vec<Diagnostic>| {
         let hint = did_you_mean(id, kinds.keys().map(String::as_str))
@@ -172,6 +176,18 @@ pub fn check_against(loaded: &LoadedTest, plan: &Plan) -> Vec<Diagnostic> {
     }
     for (case, i) in loaded.test.cases.iter().zip(numbers) {
         let base = format!("cases[{i}]");
+        if case.poll.is_some() && plan.poll.is_none() {
+            out.push(loaded.diagnostic(
+                &format!("{base}.poll"),
+                format!("`{}` has no poll trigger to test", plan.name),
+            ));
+        }
+        if case.expect.items.is_some() && case.poll.is_none() {
+            out.push(loaded.diagnostic(
+                &format!("{base}.expect.items"),
+                "`items` are what a poll turned into executions: the case needs `poll:`",
+            ));
+        }
         for key in case.mocks.keys() {
             // `lookup#1`: the answer of one iteration of a loop.
             let id = key.split('#').next().unwrap_or(key);

@@ -12,6 +12,7 @@ mod load;
 mod mocks;
 pub mod model;
 mod output;
+mod poll;
 mod record;
 mod run;
 

@@ -60,8 +60,23 @@ pub struct TestCase {
     /// Correlated events, delivered at virtual time `after` from the start.
     #[serde(default)]
     pub events: Vec<TestEvent>,
+    /// Tests the poll trigger itself: one poll, answered by `mocks.trigger`
+    /// (a page per answer), from where the watch stands.
+    pub poll: Option<TestPoll>,
     #[serde(default)]
     pub expect: Expect,
+}
+
+/// Where the watch stands before a case's poll (neither: its first poll,
+/// from the trigger's `start`).
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TestPoll {
+    /// Ids already run.
+    #[serde(default)]
+    pub seen: Vec<String>,
+    /// The cursor, e.g. `{ date: 2026-01-05T09:00:00Z }`.
+    pub cursor: Option<Value>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
@@ -189,6 +204,8 @@ pub struct Expect {
     pub records: Vec<ExpectedRecord>,
     /// A substring of the execution's error.
     pub error: Option<String>,
+    /// With `poll:`: the ids of the items that became executions, in order.
+    pub items: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]

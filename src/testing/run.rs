@@ -38,6 +38,8 @@ pub struct CaseOutcome {
     pub steps: Vec<StepRecord>,
     pub sent: Vec<SentRequest>,
     pub records: Vec<BusinessEvent>,
+    /// A poll case: the ids of the items that became executions.
+    pub polled: Option<Vec<String>>,
 }
 
 fn outcome_error(e: impl std::fmt::Display) -> CaseOutcome {
@@ -78,6 +80,13 @@ pub async fn run_case(plan: &Plan, file: &TestFile, case: &TestCase) -> CaseOutc
         let time = time.clone();
         move || time.now()
     });
+    if let Some(poll) = &case.poll {
+        let outcome = super::poll::run_poll_case(&runner, plan, poll).await;
+        return CaseOutcome {
+            sent: transport.sent(),
+            ..outcome
+        };
+    }
     let mut vars = file.vars.clone();
     vars.extend(case.vars.clone());
     let request = RunRequest {
@@ -238,5 +247,6 @@ async fn finish(
         steps: stored.steps,
         sent,
         records,
+        polled: None,
     }
 }

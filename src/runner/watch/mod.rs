@@ -364,7 +364,7 @@ impl Runner {
         let period = period(poll, now);
         let retry_at =
             now + chrono::Duration::from_std(back_off(period, failures)).unwrap_or_default();
-        tracing::warn!(scenario = %plan.name, failures, %retry_at, error = %error, "poll failed; the cursor stays");
+        tracing::debug!(scenario = %plan.name, failures, %retry_at, error = %error, "poll failed; the cursor stays");
         let failure = WatchFailure {
             error: error.clone(),
             polled_at: now,
