@@ -226,7 +226,11 @@ async fn list_shows_one_line_per_scenario() {
     assert!(lines[0].starts_with("NAME"));
     assert!(out.stdout.contains("qualify-closed-won"));
     assert!(out.stdout.contains("webhook POST /hooks/crm/deal-updated"));
-    assert!(out.stdout.contains("schedule every 15m"));
+    assert!(
+        out.stdout.contains("poll GET /v1/payments every 15m"),
+        "{}",
+        out.stdout
+    );
 }
 
 #[tokio::test]

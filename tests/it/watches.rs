@@ -554,3 +554,71 @@ steps:
     );
     daemon.stop().await;
 }
+
+/// `batch: true`: one execution with every new item of the poll.
+#[tokio::test]
+async fn a_batch_poll_starts_one_execution_with_every_new_item() {
+    let (url, api) = api().await;
+    api.add("a", 100);
+    let yaml = watching(&url, "    batch: true").replace(
+        "set: { item: \"{{ trigger.item.id }}\", amount: \"{{ trigger.item.amount }}\" }",
+        "set: { count: \"{{ len trigger.items }}\" }",
+    );
+    let setup = Setup::new(&yaml);
+    let first = setup
+        .cli()
+        .args(["triggers", "poll", "watch-items"])
+        .run()
+        .await;
+    assert!(
+        first.stdout.contains("started from now"),
+        "{}{}",
+        first.stdout,
+        first.stderr
+    );
+    for (i, id) in ["b", "c", "d", "e"].iter().enumerate() {
+        api.add(id, 200 + i as i64);
+    }
+    let second = setup
+        .cli()
+        .args(["triggers", "poll", "watch-items"])
+        .run()
+        .await;
+    assert!(
+        second
+            .stdout
+            .contains("4 new item(s): 1 execution(s) queued"),
+        "{}{}",
+        second.stdout,
+        second.stderr
+    );
+    let daemon = serve(&setup.options()).await;
+    assert!(
+        eventually(10, || async {
+            !executions(&daemon.url, "scenario=watch-items&status=succeeded")
+                .await
+                .is_empty()
+        })
+        .await
+    );
+    let rows = executions(&daemon.url, "scenario=watch-items").await;
+    assert_eq!(rows.len(), 1);
+    let shown: Value = reqwest::get(format!(
+        "{}/api/executions/{}",
+        daemon.url,
+        rows[0]["id"].as_str().unwrap()
+    ))
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let ids: Vec<&str> = shown["trigger"]["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["b", "c", "d", "e"]);
+    daemon.stop().await;
+}
