@@ -98,6 +98,22 @@ fn show_app(app: &AppPlan) {
     if let Some(rate) = app.rate_limit {
         println!("rate limit: {rate}");
     }
+    if let Some(auth) = &app.auth {
+        let kind = match auth {
+            scenarist::plan::AuthPlan::Bearer(_) => "bearer token".to_owned(),
+            scenarist::plan::AuthPlan::Basic(..) => "basic (user and password)".to_owned(),
+            scenarist::plan::AuthPlan::ApiKey { name, place, .. } => {
+                format!(
+                    "API key in the {} `{name}`",
+                    match place {
+                        scenarist::model::KeyPlace::Header => "header",
+                        scenarist::model::KeyPlace::Query => "query parameter",
+                    }
+                )
+            }
+        };
+        println!("auth: {kind}");
+    }
     let watches = app
         .triggers
         .iter()

@@ -9,9 +9,10 @@ use handlebars::Context;
 use serde_json::{json, Map, Value};
 
 use super::redact::Redactor;
+use super::redact::MASK;
 use super::StepError;
 use crate::model::HttpMethod;
-use crate::plan::{EvalError, HttpBody, HttpPlan};
+use crate::plan::{AuthPlan, EvalError, HttpBody, HttpPlan};
 
 /// Responses larger than this are refused rather than held in memory.
 pub const MAX_RESPONSE_BYTES: usize = 16 * 1024 * 1024;
@@ -27,6 +28,9 @@ pub struct Request {
     /// value that begins `url`): `/qualification?x=1`, kept with the step's
     /// input so that a recorded case expects it under any base.
     pub relative: Option<String>,
+    /// Headers and query parameters (lowercase) whose values are credentials
+    /// (`auth:`): shown as `***` wherever the request is described.
+    pub masked: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -90,6 +94,10 @@ impl Request {
                 headers.push((name.clone(), text(&value)));
             }
         }
+        let mut masked = Vec::new();
+        if let Some(auth) = &plan.auth {
+            apply_auth(auth, ctx, &mut url, &mut headers, &mut masked)?;
+        }
         let body = match &plan.body {
             HttpBody::None => Body::None,
             HttpBody::Json(expr) => Body::Json(expr.eval(ctx)?),
@@ -109,12 +117,46 @@ impl Request {
             headers,
             body,
             relative,
+            masked,
         })
     }
 
     /// `POST https://host/path`, masked.
     pub fn summary(&self, redactor: &Redactor) -> String {
-        redactor.string(format!("{} {}", self.method.as_str(), self.url))
+        redactor.string(format!("{} {}", self.method.as_str(), self.shown_url()))
+    }
+
+    /// The URL with credential query parameters as `***`.
+    pub fn shown_url(&self) -> String {
+        if self.masked.is_empty() || self.url.query().is_none() {
+            return self.url.to_string();
+        }
+        let mut url = self.url.clone();
+        let pairs: Vec<(String, String)> = self
+            .url
+            .query_pairs()
+            .map(|(k, v)| {
+                let hidden = self.masked.contains(&k.to_ascii_lowercase());
+                (
+                    k.into_owned(),
+                    if hidden {
+                        MASK.to_owned()
+                    } else {
+                        v.into_owned()
+                    },
+                )
+            })
+            .collect();
+        url.query_pairs_mut().clear().extend_pairs(pairs);
+        url.to_string()
+    }
+
+    /// `text` with the raw URL replaced by [`Request::shown_url`].
+    fn hide(&self, text: String) -> String {
+        if self.masked.is_empty() {
+            return text;
+        }
+        text.replace(self.url.as_str(), &self.shown_url())
     }
 
     /// The body as JSON: a JSON body itself, text as a string, a form as an
@@ -138,12 +180,16 @@ impl Request {
         let headers: Map<String, Value> = self
             .headers
             .iter()
-            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+            .map(|(k, v)| {
+                let hidden = self.masked.contains(&k.to_ascii_lowercase());
+                let shown = if hidden { MASK.to_owned() } else { v.clone() };
+                (k.clone(), Value::String(shown))
+            })
             .collect();
         let body = self.body_value();
         let mut described = json!({
             "method": self.method.as_str(),
-            "url": self.url.as_str(),
+            "url": self.shown_url(),
             "headers": headers,
             "body": body,
         });
@@ -189,7 +235,11 @@ impl Request {
         let mut response = builder
             .send()
             .await
-            .map_err(|e| transport_error(&e, timeout))?;
+            .map_err(|e| transport_error(&e, timeout))
+            .map_err(|mut e| {
+                e.message = self.hide(e.message);
+                e
+            })?;
         let status = response.status().as_u16();
         let retry_after = response
             .headers()
@@ -262,7 +312,11 @@ impl Request {
         };
         if !ok {
             let retryable = status == 429 || status >= 500;
-            let message = format!("{} {} answered {status}", self.method.as_str(), self.url);
+            let message = format!(
+                "{} {} answered {status}",
+                self.method.as_str(),
+                self.shown_url()
+            );
             // Quoted whole: the engine masks it before cutting it (`StepError::masked`).
             let body = match body {
                 Value::Null => None,
@@ -319,6 +373,52 @@ fn transport_error(error: &reqwest::Error, timeout: Duration) -> StepError {
         source = cause.source();
     }
     StepError::retryable(message)
+}
+
+/// Puts a connection's credentials on the request, unless a header (or a
+/// query parameter) of that name is already set.
+fn apply_auth(
+    auth: &AuthPlan,
+    ctx: &Context,
+    url: &mut reqwest::Url,
+    headers: &mut Vec<(String, String)>,
+    masked: &mut Vec<String>,
+) -> Result<(), EvalError> {
+    use base64::Engine as _;
+    let mut header = |name: &str, value: String, masked: &mut Vec<String>| {
+        masked.push(name.to_ascii_lowercase());
+        if !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(name)) {
+            headers.push((name.to_owned(), value));
+        }
+    };
+    match auth {
+        AuthPlan::Bearer(token) => {
+            let token = text(token.eval_ref(ctx)?.as_ref());
+            header("Authorization", format!("Bearer {token}"), masked);
+        }
+        AuthPlan::Basic(user, password) => {
+            let pair = format!(
+                "{}:{}",
+                text(user.eval_ref(ctx)?.as_ref()),
+                text(password.eval_ref(ctx)?.as_ref())
+            );
+            let encoded = base64::engine::general_purpose::STANDARD.encode(pair);
+            header("Authorization", format!("Basic {encoded}"), masked);
+        }
+        AuthPlan::ApiKey { name, value, place } => {
+            let value = text(value.eval_ref(ctx)?.as_ref());
+            match place {
+                crate::model::KeyPlace::Header => header(name, value, masked),
+                crate::model::KeyPlace::Query => {
+                    masked.push(name.to_ascii_lowercase());
+                    if !url.query_pairs().any(|(k, _)| k == name.as_str()) {
+                        url.query_pairs_mut().append_pair(name, &value);
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Seconds, or an HTTP date.

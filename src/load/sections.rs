@@ -47,6 +47,13 @@ pub(super) fn readable_header(
         let Some(name) = key.as_str() else { continue };
         if readable.iter().any(|r| r == name) || name == "steps" || name == "on_failure" {
             header.insert(key.clone(), value.clone());
+        } else if name == "connections" {
+            // The connections that read stay, to be compiled and checked.
+            if let Some((good, bad)) = readable_connections(errors, value) {
+                header.insert(key.clone(), Yaml::Mapping(good));
+                unreadable.retain(|u| u != "connections");
+                unreadable.extend(bad);
+            }
         }
     }
     for (required, placeholder) in [
@@ -67,6 +74,42 @@ pub(super) fn readable_header(
     Some((header, unreadable))
 }
 
+/// Each connection on its own: one bad `auth` does not hide the next.
+fn check_connections(errors: &Errors<'_>, value: &Yaml, out: &mut Vec<Diagnostic>) {
+    let Yaml::Mapping(connections) = value else {
+        return check::<BTreeMap<String, Connection>>(errors, value, "connections", out);
+    };
+    for (key, connection) in connections {
+        match key.as_str() {
+            Some(name) => {
+                let path = super::join_key("connections", name);
+                check::<Connection>(errors, connection, &path, out)
+            }
+            None => check::<BTreeMap<String, Connection>>(errors, value, "connections", out),
+        }
+    }
+}
+
+/// The connections that read on their own, and the paths of those that did not.
+fn readable_connections(errors: &Errors<'_>, value: &Yaml) -> Option<(Mapping, Vec<String>)> {
+    let Yaml::Mapping(connections) = value else {
+        return None;
+    };
+    let (mut good, mut bad) = (Mapping::new(), Vec::new());
+    for (key, connection) in connections {
+        let name = key.as_str()?;
+        let path = super::join_key("connections", name);
+        let mut ignored = Vec::new();
+        check::<Connection>(errors, connection, &path, &mut ignored);
+        if ignored.is_empty() {
+            good.insert(key.clone(), connection.clone());
+        } else {
+            bad.push(path);
+        }
+    }
+    Some((good, bad))
+}
+
 /// Every section's problems, the names of the sections that read, and the
 /// names of those that did not.
 fn problems_and_readable(
@@ -84,7 +127,7 @@ fn problems_and_readable(
             "tags" => check::<Vec<String>>(errors, value, name, &mut out),
             "env" => check::<Vec<EnvVar>>(errors, value, name, &mut out),
             "vars" => check::<BTreeMap<String, serde_json::Value>>(errors, value, name, &mut out),
-            "connections" => check::<BTreeMap<String, Connection>>(errors, value, name, &mut out),
+            "connections" => check_connections(errors, value, &mut out),
             "trigger" => check::<Trigger>(errors, value, name, &mut out),
             "input" => check::<Option<InputSpec>>(errors, value, name, &mut out),
             "settings" => check::<Settings>(errors, value, name, &mut out),

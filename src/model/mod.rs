@@ -4,6 +4,7 @@
 //! regexes, cron) stay text; `plan` compiles them after `load` has read the file.
 
 mod app;
+mod auth;
 mod condition;
 mod kinds;
 mod poll;
@@ -19,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub use app::{Action, ActionRequest, App, AppTrigger, ConnectionOverride, UsesStep};
+pub use auth::{Auth, KeyPlace};
 pub use condition::{CompareOp, Comparison, Condition};
 pub use kinds::{
     ApprovalStep, BodySpec, DelayStep, EmitStep, FailStep, ForEachStep, HttpMethod, HttpStep,
@@ -123,6 +125,9 @@ pub struct Connection {
     /// Calls through this connection are paced to this rate, across every
     /// execution of the process (of every daemon sharing a PostgreSQL store).
     pub rate_limit: Option<RateLimit>,
+    /// How requests sign in: a bearer token, a user and password, or an API
+    /// key; a header the connection or step sets by name wins.
+    pub auth: Option<Auth>,
 }
 
 /// `idempotency: false`, or `idempotency: { header: X-Request-Id }`.

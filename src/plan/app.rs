@@ -44,6 +44,8 @@ pub struct AppPlan {
     pub idempotency_header: Option<String>,
     pub allowance: NetworkAllowance,
     pub rate_limit: Option<RateLimit>,
+    /// The connection's `auth:` (templates over `env`).
+    pub auth: Option<super::AuthPlan>,
     pub actions: BTreeMap<String, ActionPlan>,
     /// Watches for `poll: { uses: APP.TRIGGER }`.
     pub triggers: BTreeMap<String, TriggerPlan>,
@@ -189,6 +191,7 @@ pub fn compile_app(loaded: &LoadedApp) -> Result<AppPlan, Vec<Diagnostic>> {
         }
     }
     let triggers = c.triggers(app);
+    let auth = conn.auth.as_ref().map(|auth| c.auth(auth));
     if !c.diagnostics.is_empty() {
         c.diagnostics.sort_by_key(|d| d.position);
         return Err(c.diagnostics);
@@ -221,6 +224,7 @@ pub fn compile_app(loaded: &LoadedApp) -> Result<AppPlan, Vec<Diagnostic>> {
             networks,
         },
         rate_limit: conn.rate_limit,
+        auth,
         actions,
         triggers,
     })
@@ -289,6 +293,34 @@ impl AppCompiler<'_> {
             expect: action.expect.clone(),
             output,
         })
+    }
+
+    /// The connection's `auth:`: templates over `env`.
+    fn auth(&mut self, auth: &crate::model::Auth) -> super::AuthPlan {
+        use crate::model::Auth;
+        let base = format!("connection.auth.{}", auth.kind());
+        let value = |c: &mut Self, text: &str, field: &str| {
+            let at = format!("{base}.{field}");
+            if text.trim().is_empty() {
+                c.error(&at, format!("`{field}` is empty"));
+            }
+            c.expr(&Value::String(text.to_owned()), &at, &["env"])
+        };
+        match auth {
+            Auth::Bearer { token } => super::AuthPlan::Bearer(value(self, token, "token")),
+            Auth::Basic { user, password } => {
+                super::AuthPlan::Basic(value(self, user, "user"), value(self, password, "password"))
+            }
+            Auth::ApiKey {
+                name,
+                value: key,
+                place,
+            } => super::AuthPlan::ApiKey {
+                name: name.clone(),
+                value: value(self, key, "value"),
+                place: *place,
+            },
+        }
     }
 
     fn error(&mut self, path: &str, message: impl Into<String>) {

@@ -243,6 +243,21 @@ pub struct HttpPlan {
     pub rate_limit: Option<crate::model::RateLimit>,
     /// Set for a `uses:` step: the app's input, checked before anything is sent.
     pub app: Option<AppCall>,
+    /// The connection's `auth:`, applied unless a header (or query
+    /// parameter) of the same name is set; its values are always masked.
+    pub auth: Option<AuthPlan>,
+}
+
+/// A connection's `auth:`, compiled (templates over `env`).
+#[derive(Debug, Clone)]
+pub enum AuthPlan {
+    Bearer(Expr),
+    Basic(Expr, Expr),
+    ApiKey {
+        name: String,
+        value: Expr,
+        place: crate::model::KeyPlace,
+    },
 }
 
 /// What a `uses:` step adds to an http step: `with` is rendered, given the

@@ -1,6 +1,7 @@
 //! Integration tests: the real `scenarist` binary against real local HTTP servers.
 
 mod apps;
+mod auth;
 mod backpressure;
 mod browser;
 mod cluster;

@@ -4,7 +4,7 @@
 use serde_json::Value;
 
 use super::{Compiler, Scope};
-use crate::plan::Expr;
+use crate::plan::{AuthPlan, Expr};
 
 impl Compiler<'_> {
     pub(super) fn check_connections(&mut self) {
@@ -29,6 +29,51 @@ impl Compiler<'_> {
             if let Some(retry) = &conn.retry {
                 self.check_retry(retry, &format!("{base}.retry"));
             }
+            if let Some(auth) = &conn.auth {
+                let plan = self.auth(auth, &format!("{base}.auth"));
+                self.conn_auth.insert(name.clone(), plan);
+            }
+        }
+    }
+
+    /// A connection's `auth:`: templates over `env` only (a value read from
+    /// a trigger or a step would not be the connection's), never empty.
+    pub(super) fn auth(&mut self, auth: &crate::model::Auth, path: &str) -> AuthPlan {
+        use crate::model::Auth;
+        let scope = Scope::default();
+        let value = |c: &mut Self, text: &str, field: &str| {
+            let at = format!("{path}.{}.{field}", auth.kind());
+            if text.trim().is_empty() {
+                c.error(&at, format!("`{field}` is empty"));
+            }
+            let expr = c.expr_str(text, &at, &scope);
+            let mut refs = Vec::new();
+            expr.references(&mut refs);
+            if refs
+                .iter()
+                .any(|r| r.first().is_some_and(|root| root != "env"))
+            {
+                c.error(
+                    &at,
+                    "a connection's credentials are templates over `env` only",
+                );
+            }
+            expr
+        };
+        match auth {
+            Auth::Bearer { token } => AuthPlan::Bearer(value(self, token, "token")),
+            Auth::Basic { user, password } => {
+                AuthPlan::Basic(value(self, user, "user"), value(self, password, "password"))
+            }
+            Auth::ApiKey {
+                name,
+                value: key,
+                place,
+            } => AuthPlan::ApiKey {
+                name: name.clone(),
+                value: value(self, key, "value"),
+                place: *place,
+            },
         }
     }
 

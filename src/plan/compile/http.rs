@@ -166,6 +166,10 @@ impl Compiler<'_> {
                 .unwrap_or(DEFAULT_REQUEST_TIMEOUT),
             rate_limit: connection.and_then(|c| c.rate_limit),
             app: None,
+            auth: http
+                .connection
+                .as_ref()
+                .and_then(|name| self.conn_auth.get(name).cloned()),
             allowance: match connection {
                 None => NetworkAllowance::default(),
                 Some(c) => NetworkAllowance {

@@ -46,6 +46,7 @@ pub fn compile_with(loaded: &LoadedScenario, apps: &Apps) -> Result<Plan, Vec<Di
         vars: scenario.vars.keys().cloned().collect(),
         apps,
         used_apps: std::collections::BTreeMap::new(),
+        conn_auth: HashMap::new(),
     };
     c.check_env();
     c.index_steps(&scenario.steps, "steps", None);
@@ -129,6 +130,8 @@ struct Compiler<'a> {
     apps: &'a Apps,
     /// The apps `uses:` steps call, kept with the version.
     used_apps: std::collections::BTreeMap<String, std::sync::Arc<super::app::AppPlan>>,
+    /// Each connection's `auth:`, compiled once.
+    conn_auth: HashMap<String, super::AuthPlan>,
 }
 
 struct Place {
@@ -182,6 +185,9 @@ impl Compiler<'_> {
     /// Whether a top-level section (`env`, `vars`, `connections`) could not
     /// be read: names it would declare are then not judged.
     fn section_unreadable(&self, section: &str) -> bool {
-        self.loaded.unreadable.iter().any(|u| u == section)
+        self.loaded.unreadable.iter().any(|u| {
+            u.strip_prefix(section)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('.'))
+        })
     }
 }

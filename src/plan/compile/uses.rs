@@ -29,6 +29,7 @@ fn placeholder() -> HttpPlan {
         allowance: Default::default(),
         rate_limit: None,
         app: None,
+        auth: None,
     }
 }
 
@@ -184,6 +185,7 @@ impl Compiler<'_> {
             idempotency_header: app.idempotency_header.clone(),
             allowance: app.allowance.clone(),
             rate_limit: app.rate_limit,
+            auth: app.auth.clone(),
             app: Some(AppCall {
                 name: called.to_owned(),
                 with,

@@ -1,0 +1,122 @@
+//! How a connection signs in: `auth:` on a scenario's connection or an app's.
+//! The static kinds (a bearer token, a user and password, an API key), each
+//! a template over `env`, whose values are masked wherever they would show.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Exactly one kind.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case", try_from = "RawAuth")]
+pub enum Auth {
+    /// `Authorization: Bearer <token>`.
+    Bearer { token: String },
+    /// `Authorization: Basic base64(user:password)`.
+    Basic { user: String, password: String },
+    /// A key in a header, or in a query parameter.
+    ApiKey {
+        name: String,
+        value: String,
+        place: KeyPlace,
+    },
+}
+
+/// Where an API key goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyPlace {
+    Header,
+    Query,
+}
+
+impl Auth {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Auth::Bearer { .. } => "bearer",
+            Auth::Basic { .. } => "basic",
+            Auth::ApiKey { .. } => "api_key",
+        }
+    }
+}
+
+/// The written form: one key naming the kind.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "Auth", extend("minProperties" = 1, "maxProperties" = 1))]
+struct RawAuth {
+    bearer: Option<BearerAuth>,
+    basic: Option<BasicAuth>,
+    api_key: Option<ApiKeyAuth>,
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct BearerAuth {
+    /// Usually `{{ env.SOME_TOKEN }}`.
+    token: String,
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct BasicAuth {
+    user: String,
+    /// Usually `{{ env.SOME_PASSWORD }}`.
+    password: String,
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct ApiKeyAuth {
+    /// The header that carries the key, e.g. `X-Api-Key`. Or `query`.
+    header: Option<String>,
+    /// The query parameter that carries the key, e.g. `api_key`. Or `header`.
+    query: Option<String>,
+    /// Usually `{{ env.SOME_KEY }}`.
+    value: String,
+}
+
+impl TryFrom<RawAuth> for Auth {
+    type Error = String;
+
+    fn try_from(raw: RawAuth) -> Result<Self, Self::Error> {
+        let mut found = Vec::new();
+        if let Some(b) = raw.bearer {
+            found.push(Auth::Bearer { token: b.token });
+        }
+        if let Some(b) = raw.basic {
+            found.push(Auth::Basic {
+                user: b.user,
+                password: b.password,
+            });
+        }
+        if let Some(k) = raw.api_key {
+            let (name, place) = match (k.header, k.query) {
+                (Some(h), None) => (h, KeyPlace::Header),
+                (None, Some(q)) => (q, KeyPlace::Query),
+                (Some(_), Some(_)) => {
+                    return Err("`api_key` goes in a `header` or a `query` parameter, not both".to_owned())
+                }
+                (None, None) => {
+                    return Err("`api_key` needs `header` (e.g. X-Api-Key) or `query` (e.g. api_key): where the key goes".to_owned())
+                }
+            };
+            if name.trim().is_empty() {
+                return Err("`api_key` needs a non-empty header or query parameter name".to_owned());
+            }
+            let token = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
+            if place == KeyPlace::Header && !name.chars().all(token) {
+                return Err(format!("`{name}` is not a valid HTTP header name"));
+            }
+            found.push(Auth::ApiKey {
+                name,
+                value: k.value,
+                place,
+            });
+        }
+        match found.len() {
+            1 => Ok(found.pop().expect("one auth")),
+            0 => Err("`auth` needs one of `bearer`, `basic` or `api_key`".to_owned()),
+            _ => Err("`auth` takes one of `bearer`, `basic` or `api_key`, not several".to_owned()),
+        }
+    }
+}
