@@ -12,7 +12,7 @@ use super::redact::Redactor;
 use super::redact::MASK;
 use super::StepError;
 use crate::model::HttpMethod;
-use crate::plan::{AuthPlan, EvalError, HttpBody, HttpPlan};
+use crate::plan::{EvalError, HttpBody, HttpPlan};
 
 /// Responses larger than this are refused rather than held in memory.
 pub const MAX_RESPONSE_BYTES: usize = 16 * 1024 * 1024;
@@ -96,7 +96,7 @@ impl Request {
         }
         let mut masked = Vec::new();
         if let Some(auth) = &plan.auth {
-            apply_auth(auth, ctx, &mut url, &mut headers, &mut masked)?;
+            super::auth::apply(auth, ctx, &mut url, &mut headers, &mut masked)?;
         }
         let body = match &plan.body {
             HttpBody::None => Body::None,
@@ -375,52 +375,6 @@ fn transport_error(error: &reqwest::Error, timeout: Duration) -> StepError {
     StepError::retryable(message)
 }
 
-/// Puts a connection's credentials on the request, unless a header (or a
-/// query parameter) of that name is already set.
-fn apply_auth(
-    auth: &AuthPlan,
-    ctx: &Context,
-    url: &mut reqwest::Url,
-    headers: &mut Vec<(String, String)>,
-    masked: &mut Vec<String>,
-) -> Result<(), EvalError> {
-    use base64::Engine as _;
-    let mut header = |name: &str, value: String, masked: &mut Vec<String>| {
-        masked.push(name.to_ascii_lowercase());
-        if !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(name)) {
-            headers.push((name.to_owned(), value));
-        }
-    };
-    match auth {
-        AuthPlan::Bearer(token) => {
-            let token = text(token.eval_ref(ctx)?.as_ref());
-            header("Authorization", format!("Bearer {token}"), masked);
-        }
-        AuthPlan::Basic(user, password) => {
-            let pair = format!(
-                "{}:{}",
-                text(user.eval_ref(ctx)?.as_ref()),
-                text(password.eval_ref(ctx)?.as_ref())
-            );
-            let encoded = base64::engine::general_purpose::STANDARD.encode(pair);
-            header("Authorization", format!("Basic {encoded}"), masked);
-        }
-        AuthPlan::ApiKey { name, value, place } => {
-            let value = text(value.eval_ref(ctx)?.as_ref());
-            match place {
-                crate::model::KeyPlace::Header => header(name, value, masked),
-                crate::model::KeyPlace::Query => {
-                    masked.push(name.to_ascii_lowercase());
-                    if !url.query_pairs().any(|(k, _)| k == name.as_str()) {
-                        url.query_pairs_mut().append_pair(name, &value);
-                    }
-                }
-            }
-        }
-    }
-    Ok(())
-}
-
 /// Seconds, or an HTTP date.
 pub fn parse_retry_after(value: &str) -> Option<Duration> {
     if let Ok(seconds) = value.trim().parse::<u64>() {
@@ -451,7 +405,7 @@ fn relative_to(base: &str, url: &reqwest::Url) -> Option<String> {
     })
 }
 
-fn text(value: &Value) -> String {
+pub(super) fn text(value: &Value) -> String {
     match value {
         Value::String(s) => s.clone(),
         Value::Null => String::new(),

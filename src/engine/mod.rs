@@ -4,6 +4,7 @@
 //! the [`Journal`] and the returned [`Execution`]. It never reads environment
 //! variables itself; callers resolve them into [`RunRequest::env`].
 
+mod auth;
 mod clock;
 mod correlate;
 mod effects;
