@@ -102,6 +102,7 @@ fn show_app(app: &AppPlan) {
         let kind = match auth {
             scenarist::plan::AuthPlan::Bearer(_) => "bearer token".to_owned(),
             scenarist::plan::AuthPlan::Basic(..) => "basic (user and password)".to_owned(),
+            scenarist::plan::AuthPlan::OAuth2(_) => "OAuth2 (client credentials)".to_owned(),
             scenarist::plan::AuthPlan::ApiKey { name, place, .. } => {
                 format!(
                     "API key in the {} `{name}`",

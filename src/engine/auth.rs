@@ -37,6 +37,8 @@ pub(super) fn apply(
             let encoded = base64::engine::general_purpose::STANDARD.encode(pair);
             header("Authorization", format!("Basic {encoded}"), masked);
         }
+        // Minted asynchronously before the request is sent (`oauth.rs`).
+        AuthPlan::OAuth2(_) => {}
         AuthPlan::ApiKey { name, value, place } => {
             let value = text(value.eval_ref(ctx)?.as_ref());
             match place {

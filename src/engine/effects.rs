@@ -127,6 +127,28 @@ impl Interpreter<'_> {
                 request.headers.push((header.clone(), key));
             }
         }
+        let oauth = match &http.auth {
+            Some(crate::plan::AuthPlan::OAuth2(plan)) => Some(plan),
+            _ => None,
+        };
+        let mut access = None;
+        if let Some(plan) = oauth {
+            if !self.dry_run || request.method.is_safe() {
+                match self
+                    .engine
+                    .sign_in(plan, &http.allowance, ctx, &mut request, None)
+                    .await
+                {
+                    Ok(token) => access = Some(token),
+                    Err(e) => {
+                        return self
+                            .step_failed(run, ctx, e.masked(&self.redactor), 0, None)
+                            .await
+                    }
+                }
+            }
+        }
+        let mut refreshed = false;
         let summary = request.summary(&self.redactor);
         let mut described = request.describe(&self.redactor);
         if self.dry_run && !request.method.is_safe() {
@@ -199,6 +221,20 @@ impl Interpreter<'_> {
                     };
                     let detail = format!("{summary} -> {status}{}", paced_note(paced, &pace));
                     break Ok((output, detail));
+                }
+                // A token the API no longer takes: minted again, sent once more.
+                Err(e) if e.status == Some(401) && oauth.is_some() && !refreshed => {
+                    refreshed = true;
+                    attempt -= 1;
+                    let plan = oauth.expect("an oauth2 connection");
+                    let signed = self
+                        .engine
+                        .sign_in(plan, &http.allowance, ctx, &mut request, access.as_deref())
+                        .await;
+                    match signed {
+                        Ok(token) => access = Some(token),
+                        Err(e) => break Err((e.masked(&self.redactor), summary.clone())),
+                    }
                 }
                 Err(e) if e.retryable && attempt < policy.attempts => {
                     let delay =

@@ -44,6 +44,14 @@ impl Engine {
             status: None,
         })?;
         drop_empty_query(&mut request.url);
+        if let Some(crate::plan::AuthPlan::OAuth2(oauth)) = &plan.auth {
+            self.sign_in(oauth, &plan.allowance, ctx, &mut request, None)
+                .await
+                .map_err(|e| FetchError {
+                    message: e.masked(redactor),
+                    status: None,
+                })?;
+        }
         let summary = request.summary(redactor);
         let policy = retry.unwrap_or(&RetryPolicy::NONE);
         let pace = match (plan.rate_limit, self.transport()) {

@@ -15,6 +15,7 @@ mod flow;
 pub mod guard;
 mod http;
 mod journal;
+mod oauth;
 pub mod pace;
 mod proxies;
 mod redact;
@@ -40,6 +41,7 @@ pub use journal::{
     apply_in_memory, data_step_record, increment, record_output, DataOp, DataRequest,
     ExecutionStart, Journal, JournalError, MemoryJournal, NoJournal, Tee,
 };
+pub use oauth::TEST_ACCESS_TOKEN;
 pub use redact::{Redactor, MASK, MIN_SECRET_LEN};
 pub use run::Prepared;
 pub use transport::{Sender, Transport};
@@ -60,6 +62,8 @@ pub struct Engine {
     transport: Option<std::sync::Arc<dyn Transport>>,
     /// Where `rate_limit` schedules are kept (this process, or a shared store).
     pacer: Option<std::sync::Arc<dyn pace::Pacer>>,
+    /// OAuth2 access tokens of `oauth2:` connections, shared by every execution.
+    tokens: std::sync::Arc<oauth::Tokens>,
 }
 
 /// A client whose resolver and redirect policy enforce one guard.

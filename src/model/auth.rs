@@ -19,6 +19,50 @@ pub enum Auth {
         value: String,
         place: KeyPlace,
     },
+    /// An OAuth2 access token, minted at the token endpoint and refreshed
+    /// before it expires (and once on a 401).
+    #[serde(rename = "oauth2")]
+    OAuth2(OAuth2),
+}
+
+/// `oauth2:` (the client-credentials grant).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OAuth2 {
+    /// `client_credentials` (a service signs in as itself).
+    pub grant: OAuth2Grant,
+    pub token_url: String,
+    /// Usually `{{ env.SOME_CLIENT_ID }}`.
+    pub client_id: String,
+    /// Usually `{{ env.SOME_CLIENT_SECRET }}`.
+    pub client_secret: String,
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    pub audience: Option<String>,
+    /// How the client proves itself at the token endpoint (default `client_secret_basic`).
+    #[serde(default)]
+    pub client_auth: ClientAuth,
+    /// Extra form fields of the token request.
+    #[serde(default)]
+    pub params: std::collections::BTreeMap<String, String>,
+    /// How long before its expiry a token is refreshed (default 60s).
+    pub refresh_before: Option<super::Duration>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OAuth2Grant {
+    ClientCredentials,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientAuth {
+    /// `Authorization: Basic base64(client_id:client_secret)`.
+    #[default]
+    ClientSecretBasic,
+    /// `client_id` and `client_secret` in the form.
+    ClientSecretPost,
 }
 
 /// Where an API key goes.
@@ -35,6 +79,7 @@ impl Auth {
             Auth::Bearer { .. } => "bearer",
             Auth::Basic { .. } => "basic",
             Auth::ApiKey { .. } => "api_key",
+            Auth::OAuth2(_) => "oauth2",
         }
     }
 }
@@ -47,6 +92,7 @@ struct RawAuth {
     bearer: Option<BearerAuth>,
     basic: Option<BasicAuth>,
     api_key: Option<ApiKeyAuth>,
+    oauth2: Option<OAuth2>,
 }
 
 #[derive(Deserialize, JsonSchema)]
@@ -113,10 +159,14 @@ impl TryFrom<RawAuth> for Auth {
                 place,
             });
         }
+        found.extend(raw.oauth2.map(Auth::OAuth2));
         match found.len() {
             1 => Ok(found.pop().expect("one auth")),
-            0 => Err("`auth` needs one of `bearer`, `basic` or `api_key`".to_owned()),
-            _ => Err("`auth` takes one of `bearer`, `basic` or `api_key`, not several".to_owned()),
+            0 => Err("`auth` needs one of `bearer`, `basic`, `api_key` or `oauth2`".to_owned()),
+            _ => Err(
+                "`auth` takes one of `bearer`, `basic`, `api_key` or `oauth2`, not several"
+                    .to_owned(),
+            ),
         }
     }
 }

@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub use app::{Action, ActionRequest, App, AppTrigger, ConnectionOverride, UsesStep};
-pub use auth::{Auth, KeyPlace};
+pub use auth::{Auth, ClientAuth, KeyPlace, OAuth2, OAuth2Grant};
 pub use condition::{CompareOp, Comparison, Condition};
 pub use kinds::{
     ApprovalStep, BodySpec, DelayStep, EmitStep, FailStep, ForEachStep, HttpMethod, HttpStep,

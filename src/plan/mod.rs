@@ -21,6 +21,7 @@ pub use compile::{compile, compile_with, is_event_name};
 pub use condition::{as_number, loose_eq, Cond, Op};
 pub use expr::{registry, ContextPath, EvalError, Expr};
 pub use poll::{PollPlan, PollStart};
+
 pub use retry::RetryPolicy;
 
 use crate::model::{HttpMethod, OnError, RouterMode, Scenario, StepId};
@@ -258,6 +259,23 @@ pub enum AuthPlan {
         value: Expr,
         place: crate::model::KeyPlace,
     },
+    OAuth2(std::sync::Arc<OAuth2Plan>),
+}
+
+/// `oauth2:`, compiled: templates over `env`.
+#[derive(Debug)]
+pub struct OAuth2Plan {
+    /// Where it is written (`connections.crm`, `app referral-factory`): with
+    /// the rendered token URL and client id, what a cached token is kept under.
+    pub origin: String,
+    pub token_url: Expr,
+    pub client_id: Expr,
+    pub client_secret: Expr,
+    pub scopes: Vec<String>,
+    pub audience: Option<String>,
+    pub client_auth: crate::model::ClientAuth,
+    pub params: Vec<(String, String)>,
+    pub refresh_before: Duration,
 }
 
 /// What a `uses:` step adds to an http step: `with` is rendered, given the

@@ -157,3 +157,153 @@ async fn each_kind_signs_its_requests_and_no_credential_shows_anywhere() {
         leaked(&stored)
     );
 }
+
+/// `oauth2` (client credentials) against a token endpoint on loopback: one
+/// token for the steps that follow one another, a new one before the first
+/// expires, and once more when the API answers 401; none of them shows.
+#[tokio::test]
+async fn an_oauth2_connection_mints_refreshes_before_expiry_and_once_on_a_401() {
+    use wiremock::matchers::body_string_contains;
+    let server = MockServer::start().await;
+    let basic = {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(format!("svc-client:{PASSWORD}"))
+    };
+    let token = |access: &str, lifetime: u64| {
+        ResponseTemplate::new(200).set_body_json(serde_json::json!({ "access_token": access, "token_type": "Bearer", "expires_in": lifetime }))
+    };
+    for (access, lifetime) in [("at-1-9c2e", 61), ("at-2-41f7", 3600), ("at-3-d08b", 3600)] {
+        Mock::given(method("POST"))
+            .and(path("/oauth/token"))
+            .and(header("authorization", format!("Basic {basic}").as_str()))
+            .and(body_string_contains("grant_type=client_credentials"))
+            .and(body_string_contains("scope=contacts.read+deals.write"))
+            .respond_with(token(access, lifetime))
+            .up_to_n_times(1)
+            .expect(1)
+            .mount(&server)
+            .await;
+    }
+    let ok = || ResponseTemplate::new(200).set_body_json(serde_json::json!({ "ok": true }));
+    let bearer = |t: &str| format!("Bearer {t}");
+    Mock::given(path("/a"))
+        .and(header("authorization", bearer("at-1-9c2e").as_str()))
+        .respond_with(ok())
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(path("/slow"))
+        .and(header("authorization", bearer("at-1-9c2e").as_str()))
+        .respond_with(ok().set_delay(std::time::Duration::from_millis(1300)))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(path("/b"))
+        .and(header("authorization", bearer("at-2-41f7").as_str()))
+        .respond_with(ok())
+        .expect(1)
+        .mount(&server)
+        .await;
+    // The API stops taking the second token: one 401, a new token, one retry.
+    Mock::given(path("/c"))
+        .and(header("authorization", bearer("at-2-41f7").as_str()))
+        .respond_with(ResponseTemplate::new(401))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(path("/c"))
+        .and(header("authorization", bearer("at-3-d08b").as_str()))
+        .respond_with(ok())
+        .expect(1)
+        .mount(&server)
+        .await;
+    let yaml = format!(
+        r#"name: oauth
+env: [CRM_CLIENT_ID, CRM_CLIENT_SECRET]
+connections:
+  crm:
+    base_url: "{url}"
+    auth:
+      oauth2:
+        grant: client_credentials
+        token_url: "{url}/oauth/token"
+        client_id: "{{{{ env.CRM_CLIENT_ID }}}}"
+        client_secret: "{{{{ env.CRM_CLIENT_SECRET }}}}"
+        scopes: [contacts.read, deals.write]
+steps:
+  - {{ id: a, http: {{ connection: crm, path: /a }} }}
+  - {{ id: slow, http: {{ connection: crm, path: /slow }} }}
+  - {{ id: b, http: {{ connection: crm, path: /b }} }}
+  - {{ id: c, http: {{ connection: crm, path: /c }} }}
+"#,
+        url = server.uri()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("oauth.yaml");
+    std::fs::write(&file, yaml).unwrap();
+    let store = format!("sqlite://{}", dir.path().join("store.db").display());
+    let out = Scenarist::new()
+        .args(["run"])
+        .arg_path(&file)
+        .args(["--output", "json", "--store", &store])
+        .env("CRM_CLIENT_ID", "svc-client")
+        .env("CRM_CLIENT_SECRET", PASSWORD)
+        .run()
+        .await;
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let mut seen = out.stdout.clone() + &out.stderr;
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        let path = entry.unwrap().path();
+        if path
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("store.db")
+        {
+            seen.push_str(&String::from_utf8_lossy(&std::fs::read(path).unwrap()));
+        }
+    }
+    for secret in [
+        "at-1-9c2e",
+        "at-2-41f7",
+        "at-3-d08b",
+        PASSWORD,
+        basic.as_str(),
+    ] {
+        assert!(!seen.contains(secret), "{secret} shows");
+    }
+}
+
+/// A token endpoint that refuses the client: the step fails and says why.
+#[tokio::test]
+async fn a_refused_sign_in_fails_the_step_with_the_servers_reason() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/oauth/token"))
+        .respond_with(ResponseTemplate::new(401).set_body_json(
+            serde_json::json!({ "error": "invalid_client", "error_description": "unknown client" }),
+        ))
+        .mount(&server)
+        .await;
+    let yaml = format!(
+        "name: refused\nenv: [SECRET]\nconnections:\n  crm:\n    base_url: \"{url}\"\n    auth: {{ oauth2: {{ grant: client_credentials, token_url: \"{url}/oauth/token\", client_id: svc, client_secret: \"{{{{ env.SECRET }}}}\", client_auth: client_secret_post }} }}\nsteps:\n  - {{ id: a, http: {{ connection: crm, path: /a }} }}\n",
+        url = server.uri()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("refused.yaml");
+    std::fs::write(&file, yaml).unwrap();
+    let out = Scenarist::new()
+        .args(["run"])
+        .arg_path(&file)
+        .args(["--output", "json", "--store", "memory"])
+        .env("SECRET", PASSWORD)
+        .run()
+        .await;
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    let error = out.json()["steps"]["a"]["error"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(error.contains("connections.crm: the token endpoint refused to sign in (401, invalid_client: unknown client)"), "{error}");
+    assert!(!out.stdout.contains(PASSWORD) && !out.stderr.contains(PASSWORD));
+}

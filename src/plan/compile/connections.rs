@@ -74,6 +74,24 @@ impl Compiler<'_> {
                 value: value(self, key, "value"),
                 place: *place,
             },
+            Auth::OAuth2(o) => AuthPlan::OAuth2(std::sync::Arc::new(crate::plan::OAuth2Plan {
+                origin: path.trim_end_matches(".auth").to_owned(),
+                token_url: value(self, &o.token_url, "token_url"),
+                client_id: value(self, &o.client_id, "client_id"),
+                client_secret: value(self, &o.client_secret, "client_secret"),
+                scopes: o.scopes.clone(),
+                audience: o.audience.clone(),
+                client_auth: o.client_auth,
+                params: o
+                    .params
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+                refresh_before: o
+                    .refresh_before
+                    .map(|d| d.as_std())
+                    .unwrap_or(std::time::Duration::from_secs(60)),
+            })),
         }
     }
 
