@@ -297,7 +297,6 @@ impl AppCompiler<'_> {
 
     /// The connection's `auth:`: templates over `env`.
     fn auth(&mut self, auth: &crate::model::Auth) -> super::AuthPlan {
-        use crate::model::Auth;
         let base = format!("connection.auth.{}", auth.kind());
         let value = |c: &mut Self, text: &str, field: &str| {
             let at = format!("{base}.{field}");
@@ -306,39 +305,8 @@ impl AppCompiler<'_> {
             }
             c.expr(&Value::String(text.to_owned()), &at, &["env"])
         };
-        match auth {
-            Auth::Bearer { token } => super::AuthPlan::Bearer(value(self, token, "token")),
-            Auth::Basic { user, password } => {
-                super::AuthPlan::Basic(value(self, user, "user"), value(self, password, "password"))
-            }
-            Auth::ApiKey {
-                name,
-                value: key,
-                place,
-            } => super::AuthPlan::ApiKey {
-                name: name.clone(),
-                value: value(self, key, "value"),
-                place: *place,
-            },
-            Auth::OAuth2(o) => super::AuthPlan::OAuth2(std::sync::Arc::new(super::OAuth2Plan {
-                origin: format!("app {}", self.loaded.app.app),
-                token_url: value(self, &o.token_url, "token_url"),
-                client_id: value(self, &o.client_id, "client_id"),
-                client_secret: value(self, &o.client_secret, "client_secret"),
-                scopes: o.scopes.clone(),
-                audience: o.audience.clone(),
-                client_auth: o.client_auth,
-                params: o
-                    .params
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect(),
-                refresh_before: o
-                    .refresh_before
-                    .map(|d| d.as_std())
-                    .unwrap_or(std::time::Duration::from_secs(60)),
-            })),
-        }
+        let origin = format!("app {}", self.loaded.app.app);
+        super::AuthPlan::compile(auth, origin, |text, field| value(self, text, field))
     }
 
     fn error(&mut self, path: &str, message: impl Into<String>) {

@@ -5,6 +5,7 @@
 //! The engine therefore never re-checks anything and never parses per execution.
 
 pub mod app;
+mod auth;
 mod compile;
 mod condition;
 mod expr;

@@ -48,6 +48,23 @@ fn run(dir: &tempfile::TempDir, file: &std::path::Path, extra: &[&str]) -> Scena
         .env("API_KEY", KEY)
 }
 
+/// The SQLite store's files (database, log), as text, to search for secrets.
+fn stored(dir: &std::path::Path) -> String {
+    let mut text = String::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("store.db")
+        {
+            text.push_str(&String::from_utf8_lossy(&std::fs::read(path).unwrap()));
+        }
+    }
+    text
+}
+
 fn leaked(text: &str) -> Vec<&'static str> {
     let basic = {
         use base64::Engine as _;
@@ -138,18 +155,7 @@ async fn each_kind_signs_its_requests_and_no_credential_shows_anywhere() {
     );
 
     // Nothing of them in the stored history.
-    let mut stored = String::new();
-    for entry in std::fs::read_dir(dir.path()).unwrap() {
-        let path = entry.unwrap().path();
-        if path
-            .file_name()
-            .unwrap()
-            .to_string_lossy()
-            .starts_with("store.db")
-        {
-            stored.push_str(&String::from_utf8_lossy(&std::fs::read(path).unwrap()));
-        }
-    }
+    let stored = stored(dir.path());
     assert!(!stored.is_empty());
     assert!(
         leaked(&stored).is_empty(),
@@ -251,18 +257,7 @@ steps:
         .run()
         .await;
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
-    let mut seen = out.stdout.clone() + &out.stderr;
-    for entry in std::fs::read_dir(dir.path()).unwrap() {
-        let path = entry.unwrap().path();
-        if path
-            .file_name()
-            .unwrap()
-            .to_string_lossy()
-            .starts_with("store.db")
-        {
-            seen.push_str(&String::from_utf8_lossy(&std::fs::read(path).unwrap()));
-        }
-    }
+    let seen = out.stdout.clone() + &out.stderr + &stored(dir.path());
     for secret in [
         "at-1-9c2e",
         "at-2-41f7",

@@ -39,7 +39,6 @@ impl Compiler<'_> {
     /// A connection's `auth:`: templates over `env` only (a value read from
     /// a trigger or a step would not be the connection's), never empty.
     pub(super) fn auth(&mut self, auth: &crate::model::Auth, path: &str) -> AuthPlan {
-        use crate::model::Auth;
         let scope = Scope::default();
         let value = |c: &mut Self, text: &str, field: &str| {
             let at = format!("{path}.{}.{field}", auth.kind());
@@ -60,39 +59,8 @@ impl Compiler<'_> {
             }
             expr
         };
-        match auth {
-            Auth::Bearer { token } => AuthPlan::Bearer(value(self, token, "token")),
-            Auth::Basic { user, password } => {
-                AuthPlan::Basic(value(self, user, "user"), value(self, password, "password"))
-            }
-            Auth::ApiKey {
-                name,
-                value: key,
-                place,
-            } => AuthPlan::ApiKey {
-                name: name.clone(),
-                value: value(self, key, "value"),
-                place: *place,
-            },
-            Auth::OAuth2(o) => AuthPlan::OAuth2(std::sync::Arc::new(crate::plan::OAuth2Plan {
-                origin: path.trim_end_matches(".auth").to_owned(),
-                token_url: value(self, &o.token_url, "token_url"),
-                client_id: value(self, &o.client_id, "client_id"),
-                client_secret: value(self, &o.client_secret, "client_secret"),
-                scopes: o.scopes.clone(),
-                audience: o.audience.clone(),
-                client_auth: o.client_auth,
-                params: o
-                    .params
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect(),
-                refresh_before: o
-                    .refresh_before
-                    .map(|d| d.as_std())
-                    .unwrap_or(std::time::Duration::from_secs(60)),
-            })),
-        }
+        let origin = path.trim_end_matches(".auth").to_owned();
+        AuthPlan::compile(auth, origin, |text, field| value(self, text, field))
     }
 
     pub(super) fn check_retry(&mut self, retry: &crate::model::RetrySpec, path: &str) {
