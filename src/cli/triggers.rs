@@ -152,7 +152,7 @@ pub fn triggers(args: TriggersArgs) -> anyhow::Result<ExitCode> {
 
 /// The scenario of the folder with a poll trigger named `name`.
 fn poll_scenario(dir: Option<PathBuf>, name: &str) -> Result<Entry, ExitCode> {
-    let catalog = super::catalog(&super::default_paths(dir.into_iter().collect()));
+    let catalog = folder(dir)?;
     let names: Vec<String> = catalog
         .entries
         .iter()
@@ -175,8 +175,24 @@ fn poll_scenario(dir: Option<PathBuf>, name: &str) -> Result<Entry, ExitCode> {
     Ok(entry)
 }
 
+/// The scenarios of `dir` (default `scenarios/`); a folder that is not there is an error.
+fn folder(dir: Option<PathBuf>) -> Result<scenarist::catalog::Catalog, ExitCode> {
+    let paths = super::default_paths(dir.into_iter().collect());
+    if let Some(missing) = paths.iter().find(|p| !p.is_dir()) {
+        eprintln!(
+            "error: {} is not a folder of scenarios (give one with --dir)",
+            missing.display()
+        );
+        return Err(ExitCode::from(EXIT_INVALID));
+    }
+    Ok(super::catalog(&paths))
+}
+
 fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
-    let catalog = super::catalog(&super::default_paths(args.dir.into_iter().collect()));
+    let catalog = match folder(args.dir) {
+        Ok(catalog) => catalog,
+        Err(code) => return Ok(code),
+    };
     let store = args.store.open()?;
     let rows = runtime()?.block_on(store.watches())?;
     let now = Utc::now();
