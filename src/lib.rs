@@ -5,6 +5,7 @@
 //! executions). The CLI sits on top and is the only part that prints.
 
 pub mod catalog;
+pub mod credentials;
 pub mod daemon;
 pub mod diagnostic;
 pub mod engine;

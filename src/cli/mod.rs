@@ -3,6 +3,8 @@
 //! ran and failed (or a validation found problems), 2 usage, input or an invalid scenario.
 
 mod apps;
+mod connect;
+mod credentials;
 mod demo;
 mod events;
 mod executions;
@@ -117,6 +119,11 @@ enum Command {
     Apps(apps::AppsArgs),
     /// Poll triggers: where each watch stands, `reset` to start one again, `poll` to poll now.
     Triggers(triggers::TriggersArgs),
+    /// Sign in to a connection's provider (OAuth2 authorization code): the
+    /// tokens are sealed into the store.
+    Connect(connect::ConnectArgs),
+    /// Connections that sign in: list, test, forget, rekey, keygen.
+    Credentials(credentials::CredentialsArgs),
     /// One line per scenario: name, trigger, owner, step count.
     List {
         /// Directory of scenarios (default: scenarios/).
@@ -192,6 +199,8 @@ pub fn main() -> ExitCode {
         Command::Waits(args) => events::waits(args),
         Command::Events(args) => events::events(args),
         Command::Triggers(args) => triggers::triggers(args),
+        Command::Connect(args) => connect::connect(args),
+        Command::Credentials(args) => credentials::credentials(args),
     };
     match result {
         Ok(code) => code,

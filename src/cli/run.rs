@@ -75,6 +75,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let store = if args.dry_run {
         StoreArg {
             url: "memory".to_owned(),
+            key: args.store.key.clone(),
         }
     } else {
         args.store.clone()

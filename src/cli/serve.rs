@@ -59,7 +59,7 @@ fn parse_network(text: &str) -> Result<ipnet::IpNet, String> {
     scenarist::plan::parse_network(text)
 }
 
-fn parse_duration(text: &str) -> Result<Duration, String> {
+pub(super) fn parse_duration(text: &str) -> Result<Duration, String> {
     text.parse::<Duration>().map_err(|e| e.to_string())
 }
 
@@ -80,6 +80,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(EXIT_INVALID));
     }
     config.lease = args.lease.as_std();
+    config.secret_key = args.store.key.key()?;
     config.admin_token = std::env::var("SCENARIST_ADMIN_TOKEN")
         .ok()
         .filter(|t| !t.is_empty());

@@ -176,7 +176,7 @@ fn poll_scenario(dir: Option<PathBuf>, name: &str) -> Result<Entry, ExitCode> {
 }
 
 /// The scenarios of `dir` (default `scenarios/`); a folder that is not there is an error.
-fn folder(dir: Option<PathBuf>) -> Result<scenarist::catalog::Catalog, ExitCode> {
+pub(super) fn folder(dir: Option<PathBuf>) -> Result<scenarist::catalog::Catalog, ExitCode> {
     let paths = super::default_paths(dir.into_iter().collect());
     if let Some(missing) = paths.iter().find(|p| !p.is_dir()) {
         eprintln!(

@@ -83,6 +83,8 @@ pub struct Config {
     pub proxies: crate::engine::Proxies,
     /// `--apps DIR`: the only folder of app files.
     pub apps: Option<PathBuf>,
+    /// The key of the store's credentials (connected OAuth2 tokens).
+    pub secret_key: Option<crate::credentials::SecretKey>,
 }
 
 impl Config {
@@ -117,6 +119,7 @@ impl Config {
             allow_network: Vec::new(),
             proxies: Default::default(),
             apps: None,
+            secret_key: None,
         }
     }
 }
@@ -131,6 +134,24 @@ pub enum DaemonError {
     NoDir(PathBuf),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Credentials(#[from] crate::credentials::CredentialError),
+}
+
+/// The daemon's engine: its network rules, rate limits and connected tokens in the store.
+fn engine(config: &Config, addr: SocketAddr, store: &Arc<dyn Store>) -> Engine {
+    let engine = Engine::new()
+        .with_network(config.network_policy(addr))
+        .with_pacer(Arc::new(crate::runner::pace::StorePacer::new(
+            store.clone(),
+        )));
+    match &config.secret_key {
+        Some(key) => engine.with_vault(Arc::new(crate::credentials::StoreVault::new(
+            store.clone(),
+            key.clone(),
+        ))),
+        None => engine,
+    }
 }
 
 /// What every part of the daemon shares.
@@ -238,6 +259,8 @@ impl Daemon {
         if !config.listen.ip().is_loopback() && config.admin_token.is_none() {
             return Err(DaemonError::AdminTokenRequired(config.listen));
         }
+        // A key that cannot open the credentials refuses to start: nothing is written.
+        crate::credentials::check(store.as_ref(), config.secret_key.as_ref()).await?;
         let (scenarios, problems) = Scenarios::load(&config.dir, config.apps.as_deref(), None);
         for problem in &problems {
             tracing::error!(file = %problem.file.display(), "invalid scenario skipped:\n{}", problem.rendered);
@@ -252,18 +275,10 @@ impl Daemon {
             message: e.to_string(),
         })?;
         let shared = Arc::new(Shared {
-            runner: Runner::new(
-                Engine::new()
-                    .with_network(config.network_policy(addr))
-                    .with_pacer(Arc::new(crate::runner::pace::StorePacer::new(
-                        store.clone(),
-                    ))),
-                store.clone(),
-                env,
-            )
-            .with_clock(config.clock)
-            .with_lease(config.lease)
-            .without_run_heartbeats(),
+            runner: Runner::new(engine(&config, addr, &store), store.clone(), env)
+                .with_clock(config.clock)
+                .with_lease(config.lease)
+                .without_run_heartbeats(),
             store,
             scenarios: RwLock::new(Arc::new(scenarios)),
             metrics: metrics::Metrics::new(),

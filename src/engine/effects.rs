@@ -140,6 +140,11 @@ impl Interpreter<'_> {
                     .await
                 {
                     Ok(token) => access = Some(token),
+                    Err(e) if e.reconnect.is_some() => {
+                        return self
+                            .needs_reconnect(run, e.masked(&self.redactor), None)
+                            .await
+                    }
                     Err(e) => {
                         return self
                             .step_failed(run, ctx, e.masked(&self.redactor), 0, None)
@@ -222,8 +227,13 @@ impl Interpreter<'_> {
                     let detail = format!("{summary} -> {status}{}", paced_note(paced, &pace));
                     break Ok((output, detail));
                 }
-                // A token the API no longer takes: minted again, sent once more.
-                Err(e) if e.status == Some(401) && oauth.is_some() && !refreshed => {
+                // A token the API no longer takes: renewed, sent once more.
+                Err(e)
+                    if !refreshed
+                        && oauth.is_some_and(|o| {
+                            e.status.is_some_and(|s| o.refresh_on.contains(&s))
+                        }) =>
+                {
                     refreshed = true;
                     attempt -= 1;
                     let plan = oauth.expect("an oauth2 connection");
@@ -233,6 +243,15 @@ impl Interpreter<'_> {
                         .await;
                     match signed {
                         Ok(token) => access = Some(token),
+                        Err(e) if e.reconnect.is_some() => {
+                            return self
+                                .needs_reconnect(
+                                    run,
+                                    e.masked(&self.redactor),
+                                    Some(summary.clone()),
+                                )
+                                .await
+                        }
                         Err(e) => break Err((e.masked(&self.redactor), summary.clone())),
                     }
                 }

@@ -329,6 +329,7 @@ impl Request {
                 retry_after,
                 status: Some(status),
                 body,
+                reconnect: None,
             });
         }
         Ok(Response {

@@ -21,6 +21,7 @@ mod proxies;
 mod redact;
 mod run;
 mod transport;
+mod vault;
 mod wait;
 
 use std::collections::HashMap;
@@ -41,10 +42,11 @@ pub use journal::{
     apply_in_memory, data_step_record, increment, record_output, DataOp, DataRequest,
     ExecutionStart, Journal, JournalError, MemoryJournal, NoJournal, Tee,
 };
-pub use oauth::TEST_ACCESS_TOKEN;
+pub use oauth::{Authorization, Client, TokenError, TEST_ACCESS_TOKEN};
 pub use redact::{Redactor, MASK, MIN_SECRET_LEN};
-pub use run::Prepared;
+pub use run::{env_context, Prepared};
 pub use transport::{Sender, Transport};
+pub use vault::{Granted, Held, Vault, VaultError};
 pub use wait::{APPROVED, REJECTED};
 
 use crate::plan::Plan;
@@ -64,6 +66,8 @@ pub struct Engine {
     pacer: Option<std::sync::Arc<dyn pace::Pacer>>,
     /// OAuth2 access tokens of `oauth2:` connections, shared by every execution.
     tokens: std::sync::Arc<oauth::Tokens>,
+    /// Where connected tokens are kept (the store's sealed credentials).
+    vault: Option<std::sync::Arc<dyn vault::Vault>>,
 }
 
 /// A client whose resolver and redirect policy enforce one guard.
@@ -157,6 +161,15 @@ pub struct StepError {
     /// first [`QUOTED_CHARS`] only then (a secret cut in two no longer
     /// matches the mask).
     pub body: Option<Value>,
+    /// The connection that must be connected again before this can succeed:
+    /// the execution stops `incomplete`, and resumes once it is.
+    pub reconnect: Option<String>,
+}
+
+/// How the error of every execution stopped by a connection that needs
+/// reconnecting starts: what finds them again once it is reconnected.
+pub fn reconnect_prefix(name: &str) -> String {
+    format!("connection `{name}` needs to be reconnected")
 }
 
 /// How much of a response body an error message quotes.
@@ -170,6 +183,15 @@ impl StepError {
             retry_after: None,
             status: None,
             body: None,
+            reconnect: None,
+        }
+    }
+
+    /// The connection `name` cannot be used until it is connected again.
+    pub fn needs_reconnect(name: &str, reason: &str) -> StepError {
+        StepError {
+            reconnect: Some(name.to_owned()),
+            ..StepError::fatal(format!("{}: {reason}", reconnect_prefix(name)))
         }
     }
 
@@ -261,6 +283,20 @@ impl Engine {
             pacer: Some(pacer),
             ..self
         }
+    }
+
+    /// The same engine, keeping connected OAuth2 tokens in `vault`.
+    pub fn with_vault(self, vault: std::sync::Arc<dyn vault::Vault>) -> Engine {
+        Engine {
+            vault: Some(vault),
+            ..self
+        }
+    }
+
+    /// Forgets the tokens this process holds for a connection (it was
+    /// connected again, or forgotten).
+    pub fn forget_tokens(&self, connection: &str) {
+        self.tokens.forget(connection);
     }
 
     pub(crate) fn pacer(&self) -> std::sync::Arc<dyn pace::Pacer> {

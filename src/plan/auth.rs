@@ -32,10 +32,21 @@ impl AuthPlan {
                 place: *place,
             },
             Auth::OAuth2(o) => AuthPlan::OAuth2(Arc::new(OAuth2Plan {
+                name: origin
+                    .strip_prefix("connections.")
+                    .or_else(|| origin.strip_prefix("app "))
+                    .unwrap_or(&origin)
+                    .to_owned(),
                 origin,
+                grant: o.grant,
                 token_url: value(&o.token_url, "token_url"),
+                authorization_url: o
+                    .authorization_url
+                    .as_ref()
+                    .map(|u| value(u, "authorization_url")),
                 client_id: value(&o.client_id, "client_id"),
-                client_secret: value(&o.client_secret, "client_secret"),
+                client_secret: o.client_secret.as_ref().map(|s| value(s, "client_secret")),
+                refresh_token: o.refresh_token.as_ref().map(|t| value(t, "refresh_token")),
                 scopes: o.scopes.clone(),
                 audience: o.audience.clone(),
                 client_auth: o.client_auth,
@@ -48,6 +59,12 @@ impl AuthPlan {
                     .refresh_before
                     .map(|d| d.as_std())
                     .unwrap_or(DEFAULT_REFRESH_BEFORE),
+                refresh_on: o.refresh_on.clone().unwrap_or_else(|| vec![401]),
+                header: o
+                    .header
+                    .clone()
+                    .unwrap_or_else(|| "Authorization".to_owned()),
+                prefix: o.prefix.clone().unwrap_or_else(|| "Bearer ".to_owned()),
             })),
         }
     }

@@ -13,6 +13,7 @@ pub mod helpers;
 mod native;
 pub mod poll;
 mod retry;
+mod sign_ins;
 
 use std::time::Duration;
 
@@ -24,6 +25,7 @@ pub use expr::{registry, ContextPath, EvalError, Expr};
 pub use poll::{PollPlan, PollStart};
 
 pub use retry::RetryPolicy;
+pub use sign_ins::SignIn;
 
 use crate::model::{HttpMethod, OnError, RouterMode, Scenario, StepId};
 
@@ -269,14 +271,26 @@ pub struct OAuth2Plan {
     /// Where it is written (`connections.crm`, `app referral-factory`): with
     /// the rendered token URL and client id, what a cached token is kept under.
     pub origin: String,
+    /// What its tokens are kept under in the store (`crm`, `referral-factory`):
+    /// the name `scenarist connect` takes.
+    pub name: String,
+    pub grant: crate::model::OAuth2Grant,
     pub token_url: Expr,
+    pub authorization_url: Option<Expr>,
     pub client_id: Expr,
-    pub client_secret: Expr,
+    pub client_secret: Option<Expr>,
+    /// The seed of a `refresh_token` grant.
+    pub refresh_token: Option<Expr>,
     pub scopes: Vec<String>,
     pub audience: Option<String>,
     pub client_auth: crate::model::ClientAuth,
     pub params: Vec<(String, String)>,
     pub refresh_before: Duration,
+    /// The statuses after which the token is refreshed and the request sent once more.
+    pub refresh_on: Vec<u16>,
+    /// The header that carries the token, and what goes before it.
+    pub header: String,
+    pub prefix: String,
 }
 
 /// What a `uses:` step adds to an http step: `with` is rendered, given the

@@ -126,6 +126,10 @@ impl Runner {
         &self.store
     }
 
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
     /// The environment declared `env` values are read from.
     pub fn env(&self) -> &HashMap<String, String> {
         &self.env

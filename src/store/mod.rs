@@ -6,10 +6,12 @@
 //! same trait. The engine never sees SQL: it talks to [`StoreJournal`].
 
 pub mod browse;
+mod credentials;
 mod journal;
 mod postgres;
 mod records;
 mod sqlite;
+mod url;
 mod watches;
 
 use async_trait::async_trait;
@@ -20,10 +22,12 @@ use uuid::Uuid;
 use crate::engine::{DataRequest, ExecutionStatus, StepRecord};
 pub use crate::engine::{Emitted, EventWait, NewEvent, ReceivedEvent};
 
+pub use credentials::{CredentialRow, CredentialStatus, CredentialWrite, Resealed};
 pub use journal::StoreJournal;
 pub use postgres::PgStore;
 pub use records::*;
 pub use sqlite::{Durability, SqliteStore};
+pub use url::{open, without_password};
 pub use watches::{Seen, WatchCommit, WatchFailure, WatchState};
 
 /// A step kind's name as the engine's records hold it (`&'static str`).
@@ -357,6 +361,55 @@ pub trait Store: Send + Sync {
     /// Makes the next poll start again from `start` (`now`, `all` or a time).
     async fn reset_watch(&self, scenario: &str, start: &str) -> Result<(), StoreError>;
 
+    /// One connection's sealed tokens.
+    async fn credential(&self, connection: &str) -> Result<Option<CredentialRow>, StoreError>;
+
+    /// Every connection's row, by name.
+    async fn credentials(&self) -> Result<Vec<CredentialRow>, StoreError>;
+
+    /// Writes a connection's row and lets go its lease: `expected: None`
+    /// replaces whatever is there (a connect), `Some(g)` writes only if the
+    /// row is still at generation `g` (a refresh). Whether it was written.
+    async fn put_credential(
+        &self,
+        write: CredentialWrite,
+        expected: Option<i64>,
+    ) -> Result<bool, StoreError>;
+
+    /// Takes the right to refresh a connection's tokens until `until`, if
+    /// its row is at `generation` and no other lease is live at `now`
+    /// (`None`: no row yet; an empty one is made). Whether it is ours.
+    #[allow(clippy::too_many_arguments)]
+    async fn claim_credential(
+        &self,
+        connection: &str,
+        grant: &str,
+        key_id: &str,
+        generation: Option<i64>,
+        owner: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+
+    /// Lets go a refresh lease without writing (the refresh could not be made).
+    async fn release_credential(&self, connection: &str, owner: &str) -> Result<(), StoreError>;
+
+    /// Deletes a connection's row. Whether there was one.
+    async fn forget_credential(&self, connection: &str) -> Result<bool, StoreError>;
+
+    /// Replaces every row sealed under `from_key` with its re-sealed text
+    /// under `to_key`, all or nothing. How many were re-sealed.
+    async fn rekey_credentials(
+        &self,
+        from_key: &str,
+        to_key: &str,
+        rows: Vec<Resealed>,
+    ) -> Result<u64, StoreError>;
+
+    /// Makes every `incomplete` execution whose error starts with `prefix`
+    /// due at `at` (a connection was connected again). How many.
+    async fn retry_incomplete(&self, prefix: &str, at: DateTime<Utc>) -> Result<u64, StoreError>;
+
     /// Remembers a dedupe key; returns the execution that already holds it, if any.
     async fn dedupe(
         &self,
@@ -366,106 +419,4 @@ pub trait Store: Send + Sync {
         expires_at: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<Option<Uuid>, StoreError>;
-}
-
-/// Opens the store a URL names: `sqlite://PATH` or `memory`.
-pub fn open(url: &str) -> Result<std::sync::Arc<dyn Store>, StoreError> {
-    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        return Ok(std::sync::Arc::new(PgStore::open(url)?));
-    }
-    Ok(std::sync::Arc::new(open_sqlite(url)?))
-}
-
-fn open_sqlite(url: &str) -> Result<SqliteStore, StoreError> {
-    if url == "memory" || url == "sqlite::memory:" {
-        return SqliteStore::open_in_memory();
-    }
-    let Some(rest) = url.strip_prefix("sqlite://") else {
-        return Err(StoreError::Url {
-            url: without_password(url),
-            message: "use sqlite://PATH (e.g. sqlite://.scenarist/scenarist.db), postgres://USER[:PASSWORD]@HOST[:PORT]/DB[?schema=NAME] or memory".to_owned(),
-        });
-    };
-    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
-    if path.is_empty() {
-        return Err(StoreError::Url {
-            url: url.to_owned(),
-            message: "the path is empty".to_owned(),
-        });
-    }
-    let mut sync = Durability::Normal;
-    let mut max_log = sqlite::DEFAULT_MAX_LOG;
-    for pair in query.split('&').filter(|p| !p.is_empty()) {
-        match pair.split_once('=') {
-            Some(("sync", "normal")) => sync = Durability::Normal,
-            Some(("sync", "full")) => sync = Durability::Full,
-            Some(("max_log", size)) => {
-                max_log = sqlite::parse_size(size)
-                    .filter(|s| *s >= sqlite::MIN_MAX_LOG)
-                    .ok_or_else(|| StoreError::Url {
-                        url: url.to_owned(),
-                        message: format!(
-                            "`max_log={size}` is not a size of at least 256KB (e.g. max_log=64MB)"
-                        ),
-                    })?;
-            }
-            _ => {
-                return Err(StoreError::Url {
-                    url: url.to_owned(),
-                    message: format!(
-                        "unknown option `{pair}` (known: sync=normal, sync=full, max_log=SIZE)"
-                    ),
-                })
-            }
-        }
-    }
-    SqliteStore::open_with(std::path::Path::new(path), sync, max_log)
-}
-
-/// A store URL fit to show: `scheme://user:PASSWORD@host` becomes
-/// `scheme://user:***@host`, so errors and logs never carry the password.
-pub fn without_password(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(authority_end);
-    match authority.rsplit_once('@') {
-        Some((user_info, host)) => {
-            let user = user_info
-                .split_once(':')
-                .map_or(user_info, |(user, _)| user);
-            let masked = if user_info.contains(':') {
-                format!("{user}:***")
-            } else {
-                user.to_owned()
-            };
-            format!("{scheme}://{masked}@{host}{tail}")
-        }
-        None => url.to_owned(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::without_password;
-
-    #[test]
-    fn passwords_in_store_urls_are_masked() {
-        assert_eq!(
-            without_password("postgres://ops:s3cr%40t@db.internal:5432/scenarist?schema=a"),
-            "postgres://ops:***@db.internal:5432/scenarist?schema=a"
-        );
-        assert_eq!(
-            without_password("postgres://ops@db/x"),
-            "postgres://ops@db/x"
-        );
-        assert_eq!(without_password("sqlite://a/b.db"), "sqlite://a/b.db");
-        assert_eq!(without_password("memory"), "memory");
-        let refused = super::open("mysql://u:hunter22@h/db")
-            .err()
-            .unwrap()
-            .to_string();
-        assert!(!refused.contains("hunter22"), "{refused}");
-    }
 }

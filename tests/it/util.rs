@@ -81,6 +81,8 @@ impl Scenarist {
             .args(&self.args)
             .current_dir(&self.dir)
             .env_remove("SCENARIST_LOG")
+            .env_remove("SCENARIST_SECRET_KEY")
+            .env_remove("SCENARIST_SECRET_KEY_FILE")
             // History goes nowhere unless a test gives a store.
             .env("SCENARIST_STORE", "memory")
             .stdin(if self.stdin.is_some() {

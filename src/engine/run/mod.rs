@@ -26,7 +26,7 @@ use super::{Clock, Engine, RunError};
 use crate::plan::{Plan, PlanStep};
 pub(in crate::engine) use dispatch::{Location, StepRun};
 pub(super) use prepare::prepare;
-pub use prepare::Prepared;
+pub use prepare::{env_context, Prepared};
 pub(in crate::engine) use results::set_output;
 
 /// How a block of steps ended.
@@ -75,6 +75,9 @@ pub(super) struct Interpreter<'a> {
     /// Records whose output is still in the context (see `finish_success`).
     lent: Mutex<Vec<usize>>,
     response: Mutex<Option<Value>>,
+    /// A step stopped for a connection that needs reconnecting: the
+    /// execution is `incomplete`, and `on_failure` still hears of it.
+    reconnect: std::sync::atomic::AtomicBool,
 }
 
 impl<'a> Interpreter<'a> {
@@ -110,6 +113,7 @@ impl<'a> Interpreter<'a> {
             records: Mutex::new(resumed.records),
             lent: Mutex::new(Vec::new()),
             response: Mutex::new(None),
+            reconnect: Default::default(),
         }
     }
 
@@ -165,7 +169,9 @@ impl<'a> Interpreter<'a> {
             Outcome::Rejected(e) => (ExecutionStatus::Rejected, Some(e)),
             Outcome::Aborted(e) => return Err(RunError::Journal(e)),
         };
-        if let (ExecutionStatus::Failed, Some(error)) = (status, &error) {
+        let reconnect = self.reconnect.load(std::sync::atomic::Ordering::Relaxed);
+        let failed = status == ExecutionStatus::Failed || reconnect;
+        if let (true, Some(error)) = (failed, &error) {
             if !self.plan.on_failure.is_empty() {
                 if let Some(root) = ctx.data_mut().as_object_mut() {
                     root.insert(
@@ -174,7 +180,7 @@ impl<'a> Interpreter<'a> {
                     );
                 }
                 let at = Location::on_failure();
-                // The execution stays failed whatever its failure handlers do.
+                // The execution stays failed (or incomplete) whatever its failure handlers do.
                 if let Outcome::Aborted(e) =
                     self.run_block(&self.plan.on_failure, &mut ctx, &at).await
                 {

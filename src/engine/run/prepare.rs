@@ -109,3 +109,34 @@ pub(in crate::engine) fn prepare(plan: &Plan, request: RunRequest) -> Result<Pre
         origin: request.origin,
     })
 }
+
+/// The context a connection's templates read outside any execution
+/// (`scenarist connect`, the dashboard's Connections page): the declared
+/// env values, every one required; and the redactor of the secret ones.
+pub fn env_context(
+    plan: &Plan,
+    env: &std::collections::HashMap<String, String>,
+) -> Result<(Context, Redactor), RunError> {
+    let missing: Vec<String> = plan
+        .env
+        .iter()
+        .filter(|e| !env.contains_key(&e.name))
+        .map(|e| e.name.clone())
+        .collect();
+    if !missing.is_empty() {
+        return Err(RunError::MissingEnv(missing));
+    }
+    let redactor = Redactor::new(
+        plan.env
+            .iter()
+            .filter(|e| e.secret)
+            .filter_map(|e| env.get(&e.name).cloned()),
+    );
+    let values: Map<String, Value> = plan
+        .env
+        .iter()
+        .map(|e| (e.name.clone(), Value::String(env[&e.name].clone())))
+        .collect();
+    let ctx = Context::from(serde_json::json!({ "env": values }));
+    Ok((ctx, redactor))
+}

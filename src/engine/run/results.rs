@@ -115,6 +115,27 @@ impl Interpreter<'_> {
         self.keep(record, outcome).await
     }
 
+    /// A connection the step needs must be connected again: whatever its
+    /// `on_error`, the execution stops `incomplete` here (its error names
+    /// the connection), and goes on from this step once it is reconnected.
+    pub(in crate::engine) async fn needs_reconnect(
+        &self,
+        run: &StepRun<'_>,
+        message: String,
+        detail: Option<String>,
+    ) -> Outcome {
+        let message = self.redactor.string(message);
+        self.reconnect
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        let failure = ExecutionError {
+            step: run.path.clone(),
+            message: message.clone(),
+        };
+        let mut record = self.record(run, StepStatus::Failed, Value::Null, Some(message), 0);
+        record.detail = detail.map(|d| self.redactor.string(d));
+        self.keep(record, Outcome::Incomplete(failure)).await
+    }
+
     /// When a step starts: the clock for steps that wait on something, the
     /// last reading for steps that only compute.
     pub(super) fn clock_for(&self, kind: &PlanKind) -> Instant {

@@ -14,15 +14,24 @@ use crate::model::OnError;
 use crate::plan::{Plan, PlanKind};
 
 /// Whether a step's earlier result stands when its execution resumes: a
-/// failure stands only where the step said `on_error: continue`.
+/// failure stands only where the step said `on_error: continue`, and never
+/// one that waited for a connection to be reconnected.
 fn is_settled(plan: &Plan, record: &StepRecord) -> bool {
     match record.status {
         StepStatus::Succeeded | StepStatus::Skipped | StepStatus::Filtered => true,
         StepStatus::Running | StepStatus::Waiting => false,
-        StepStatus::Failed => plan
-            .find_step(&record.path)
-            .is_some_and(|step| step.on_error == OnError::Continue),
+        StepStatus::Failed => {
+            !record.error.as_deref().is_some_and(is_reconnect_error)
+                && plan
+                    .find_step(&record.path)
+                    .is_some_and(|step| step.on_error == OnError::Continue)
+        }
     }
+}
+
+/// Whether an error is a connection's "needs to be reconnected".
+fn is_reconnect_error(error: &str) -> bool {
+    error.starts_with("connection `") && error.contains("` needs to be reconnected")
 }
 
 /// The records of the run being resumed, sorted by what they mean now.

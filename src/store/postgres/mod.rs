@@ -14,6 +14,7 @@
 //! conditional `UPDATE ... RETURNING`) or the transaction takes a lock first.
 
 mod browse;
+mod credentials;
 mod data;
 mod events;
 mod journal;
@@ -38,6 +39,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("0002_keys.sql"),
     include_str!("0003_rate_limits.sql"),
     include_str!("0004_watches.sql"),
+    include_str!("0005_credentials.sql"),
 ];
 
 /// Connections per process: enough for a daemon's workers, small enough that

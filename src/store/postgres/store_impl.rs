@@ -17,10 +17,10 @@ use super::writes::{beat, insert_execution, load};
 use super::{browse, data, db, journal, queue, PgStore};
 use crate::engine::{DataRequest, ExecutionStatus, StepRecord};
 use crate::store::{
-    Admission, Decided, Emitted, Enqueued, EventFilter, EventWait, ExecutionFilter,
-    ExecutionSummary, Finish, NewEvent, NewExecution, PruneRule, ReceivedEvent, ScenarioActivity,
-    Store, StoreError, StoredEvent, StoredExecution, VersionSeen, WaitingExecution, WatchCommit,
-    WatchFailure, WatchState,
+    Admission, CredentialRow, CredentialWrite, Decided, Emitted, Enqueued, EventFilter, EventWait,
+    ExecutionFilter, ExecutionSummary, Finish, NewEvent, NewExecution, PruneRule, ReceivedEvent,
+    Resealed, ScenarioActivity, Store, StoreError, StoredEvent, StoredExecution, VersionSeen,
+    WaitingExecution, WatchCommit, WatchFailure, WatchState,
 };
 
 #[async_trait]
@@ -387,6 +387,59 @@ impl Store for PgStore {
         failure: WatchFailure,
     ) -> Result<bool, StoreError> {
         super::watches::fail(self, scenario, generation, failure).await
+    }
+
+    async fn credential(&self, connection: &str) -> Result<Option<CredentialRow>, StoreError> {
+        super::credentials::credential(self, connection).await
+    }
+
+    async fn credentials(&self) -> Result<Vec<CredentialRow>, StoreError> {
+        super::credentials::credentials(self).await
+    }
+
+    async fn put_credential(
+        &self,
+        write: CredentialWrite,
+        expected: Option<i64>,
+    ) -> Result<bool, StoreError> {
+        super::credentials::put(self, write, expected).await
+    }
+
+    async fn claim_credential(
+        &self,
+        connection: &str,
+        grant: &str,
+        key_id: &str,
+        generation: Option<i64>,
+        owner: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        super::credentials::claim(
+            self, connection, grant, key_id, generation, owner, now, until,
+        )
+        .await
+    }
+
+    async fn release_credential(&self, connection: &str, owner: &str) -> Result<(), StoreError> {
+        super::credentials::release(self, connection, owner).await
+    }
+
+    async fn forget_credential(&self, connection: &str) -> Result<bool, StoreError> {
+        super::credentials::forget(self, connection).await
+    }
+
+    async fn rekey_credentials(
+        &self,
+        from_key: &str,
+        to_key: &str,
+        rows: Vec<Resealed>,
+    ) -> Result<u64, StoreError> {
+        super::credentials::rekey(self, from_key, to_key, rows).await
+    }
+
+    async fn retry_incomplete(&self, prefix: &str, at: DateTime<Utc>) -> Result<u64, StoreError> {
+        super::credentials::retry_incomplete(self, prefix, at).await
     }
 
     async fn reset_watch(&self, scenario: &str, start: &str) -> Result<(), StoreError> {

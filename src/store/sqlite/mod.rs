@@ -24,6 +24,7 @@ use crate::store::StoreError;
 pub use log::{parse_size, DEFAULT_MAX_LOG, MIN_MAX_LOG};
 
 mod browse;
+mod credentials;
 mod data;
 mod events;
 mod lanes;
@@ -53,10 +54,11 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("../migrations/0005_keys.sql")),
         M::up(include_str!("../migrations/0006_unfinished.sql")),
         M::up(include_str!("../migrations/0007_watches.sql")),
+        M::up(include_str!("../migrations/0008_credentials.sql")),
     ])
 }
 
-const KNOWN_SCHEMA: usize = 7;
+const KNOWN_SCHEMA: usize = 8;
 
 /// How hard each commit presses on the disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

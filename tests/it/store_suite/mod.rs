@@ -27,6 +27,7 @@ use crate::pg::{Schema, VARIABLE};
 
 mod browse;
 mod claims;
+mod credentials;
 mod data;
 mod events;
 mod executions;
@@ -298,6 +299,10 @@ pub async fn every_check(store: Arc<dyn Store>) {
     pace::a_shared_schedule_spaces_calls_by_the_interval(store).await;
     watches::a_poll_commits_its_executions_with_the_cursor_once(store).await;
     watches::a_failure_a_claim_and_a_reset_move_the_generation(store).await;
+    credentials::a_refresh_writes_only_under_the_generation_it_read(store).await;
+    credentials::a_first_claim_makes_an_empty_row(store).await;
+    credentials::a_rekey_moves_every_row_or_none(store).await;
+    credentials::a_reconnect_makes_the_executions_that_waited_due(store).await;
 }
 
 /// What to tidy once a backend's checks have run.
