@@ -125,6 +125,9 @@ async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
     if let Some(stats) = shared.store.storage() {
         shared.metrics.set_storage(&stats);
     }
+    if let Ok(rows) = shared.store.credentials().await {
+        shared.metrics.set_connections(&rows);
+    }
     (
         [("content-type", "text/plain; version=0.0.4; charset=utf-8")],
         shared.metrics.render(),

@@ -32,6 +32,11 @@ pub struct EventLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StatusLabels {
+    pub status: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ScenarioLabels {
     pub scenario: String,
 }
@@ -47,6 +52,8 @@ pub struct Metrics {
     pub poll_items: Family<ScenarioLabels, Counter>,
     pub poll_errors: Family<ScenarioLabels, Counter>,
     pub waiting_for_event: Family<EventLabels, Gauge>,
+    /// Connections that keep tokens, by status (`needs_reconnect` wants a person).
+    pub connections: Family<StatusLabels, Gauge>,
     /// The store's files (SQLite): set from [`crate::store::StorageStats`] when read.
     store_log_bytes: Gauge,
     store_log_ceiling_bytes: Gauge,
@@ -115,6 +122,12 @@ impl Metrics {
             "Executions parked at a wait_for step, by event",
             waiting_for_event.clone(),
         );
+        let connections = Family::<StatusLabels, Gauge>::default();
+        registry.register(
+            "connections",
+            "Connections that keep tokens in the store, by status (needs_reconnect wants a person)",
+            connections.clone(),
+        );
         let store_log_bytes = Gauge::default();
         let store_log_ceiling_bytes = Gauge::default();
         let store_bytes = Gauge::default();
@@ -165,6 +178,7 @@ impl Metrics {
             store_last_checkpoint_seconds,
             store_longest_checkpoint_seconds,
             waiting_for_event,
+            connections,
             executions,
             step_seconds,
             queue_depth,
@@ -186,6 +200,22 @@ impl Metrics {
                     event: event.clone(),
                 })
                 .set(*count as i64);
+        }
+    }
+
+    /// Sets the connections gauge from the store's rows (both statuses
+    /// always present, so an alert on `needs_reconnect > 0` sees a 0).
+    pub fn set_connections(&self, rows: &[crate::store::CredentialRow]) {
+        for status in [
+            crate::store::CredentialStatus::Connected,
+            crate::store::CredentialStatus::NeedsReconnect,
+        ] {
+            let count = rows.iter().filter(|r| r.status == status).count();
+            self.connections
+                .get_or_create(&StatusLabels {
+                    status: status.as_str().to_owned(),
+                })
+                .set(count as i64);
         }
     }
 

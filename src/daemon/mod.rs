@@ -176,6 +176,8 @@ pub(crate) struct Shared {
     pub health: health::StoreHealth,
     /// The dashboard's templates and session key.
     pub ui: dashboard::Ui,
+    /// Sign-ins started from the dashboard's Connections page.
+    pub connecting: dashboard::Connecting,
     /// Wrong admin tokens per client address.
     pub throttle: throttle::Throttle,
     /// When events were last pruned to `config.event_retention`.
@@ -290,6 +292,7 @@ impl Daemon {
             in_flight: Default::default(),
             health: Default::default(),
             ui: dashboard::Ui::new(config.admin_token.as_deref()),
+            connecting: Default::default(),
             throttle: Default::default(),
             // What may wait while nothing completes: ten seconds of work
             // at one execution per worker per second.

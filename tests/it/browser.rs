@@ -30,13 +30,13 @@ fn find_program(names: &[&str]) -> Option<PathBuf> {
 
 /// A WebDriver session on a headless Chromium of its own (fresh profile),
 /// and the chromedriver process behind it (ended when dropped).
-struct Browser {
-    client: Client,
+pub(crate) struct Browser {
+    pub client: Client,
     _driver: tokio::process::Child,
     _profile: tempfile::TempDir,
 }
 
-async fn browser() -> Option<Browser> {
+pub(crate) async fn browser() -> Option<Browser> {
     let (Some(chromium), Some(driver)) = (
         find_program(&["chromium", "chromium-browser"]),
         find_program(&["chromedriver"]),
@@ -140,7 +140,7 @@ async fn execution_rows(client: &Client, url: &str) -> Vec<fantoccini::elements:
         .unwrap()
 }
 
-async fn click(client: &Client, css: &str) {
+pub(crate) async fn click(client: &Client, css: &str) {
     client
         .find(Locator::Css(css))
         .await

@@ -16,10 +16,23 @@ pub struct Setup {
     pub dir: tempfile::TempDir,
     pub server: AuthServer,
     pub key: PathBuf,
+    /// Where the store is (default: an SQLite file in `dir`).
+    pub store_url: Option<String>,
 }
 
 impl Setup {
     pub async fn new(lifetime_s: i64, refresh_before: &str) -> Setup {
+        Setup::with(lifetime_s, refresh_before, None, "").await
+    }
+
+    /// As [`Setup::new`], on the store `store_url`, the scenario with
+    /// `trigger` (e.g. `trigger: { webhook: { path: whoami } }`).
+    pub async fn with(
+        lifetime_s: i64,
+        refresh_before: &str,
+        store_url: Option<String>,
+        trigger: &str,
+    ) -> Setup {
         let server = AuthServer::start(lifetime_s).await;
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join("scenarios")).unwrap();
@@ -28,6 +41,7 @@ impl Setup {
             dir.path().join("scenarios/whoami.yaml"),
             format!(
                 r#"name: whoami
+{trigger}
 env:
   - CRM_CLIENT_ID
   - {{ name: CRM_CLIENT_SECRET, secret: true }}
@@ -58,11 +72,39 @@ steps:
             .run()
             .await;
         assert_eq!(made.code, 0, "{made:?}");
-        Setup { dir, server, key }
+        Setup {
+            dir,
+            server,
+            key,
+            store_url,
+        }
     }
 
     pub fn store(&self) -> String {
-        format!("sqlite://{}", self.dir.path().join("store.db").display())
+        match &self.store_url {
+            Some(url) => url.clone(),
+            None => format!("sqlite://{}", self.dir.path().join("store.db").display()),
+        }
+    }
+
+    /// `scenarist serve` on this folder, store and key (daemon `n`).
+    pub async fn serve(&self, n: usize) -> crate::daemon_util::Served {
+        crate::daemon_util::serve(&crate::daemon_util::ServeOptions {
+            dir: &self.scenarios(),
+            store: &self.store(),
+            args: vec![
+                "--secret-key-file".into(),
+                self.key.display().to_string(),
+                "--lease".into(),
+                "2s".into(),
+            ],
+            env: vec![
+                ("CRM_CLIENT_ID".into(), CLIENT_ID.into()),
+                ("CRM_CLIENT_SECRET".into(), CLIENT_SECRET.into()),
+            ],
+            log: self.dir.path().join(format!("daemon-{n}.log")),
+        })
+        .await
     }
 
     pub fn scenarios(&self) -> PathBuf {

@@ -108,6 +108,8 @@ struct Inner {
 pub struct AuthServer {
     pub url: String,
     inner: Arc<Mutex<Inner>>,
+    /// Requests to `/api/me` answered 200.
+    pub served: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl AuthServer {
@@ -133,7 +135,11 @@ impl AuthServer {
         }));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
-        let server = AuthServer { url, inner };
+        let server = AuthServer {
+            url,
+            inner,
+            served: Default::default(),
+        };
         let app = axum::Router::new()
             .route(
                 "/authorize",
@@ -155,6 +161,15 @@ impl AuthServer {
             .get(grant_type)
             .copied()
             .unwrap_or(0)
+    }
+
+    /// Tokens handed out from now on live `seconds`.
+    pub fn set_lifetime(&self, seconds: i64) {
+        self.inner
+            .lock()
+            .unwrap()
+            .issuer
+            .valid_for(chrono::Duration::seconds(seconds));
     }
 
     /// From now on every refresh is refused (`invalid_grant`), as after a revocation.
@@ -395,6 +410,9 @@ async fn me(
     let inner = server.inner.lock().unwrap();
     match inner.issuer.recover_token(&token) {
         Ok(Some(grant)) if grant.until > chrono::Utc::now() => {
+            server
+                .served
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             axum::Json(serde_json::json!({ "owner": grant.owner_id })).into_response()
         }
         _ => (

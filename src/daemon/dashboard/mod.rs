@@ -9,6 +9,7 @@
 //! through the `Store` trait.
 
 mod access;
+mod connections;
 mod execution;
 mod executions;
 mod inbox;
@@ -28,6 +29,7 @@ use serde_json::{json, Value};
 
 pub(crate) use access::same;
 pub(super) use access::Visitor;
+pub(crate) use connections::Connecting;
 
 use super::Shared;
 
@@ -56,6 +58,11 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("approvals", include_str!("templates/approvals.hbs")),
     ("waits", include_str!("templates/waits.hbs")),
     ("report", include_str!("templates/report.hbs")),
+    ("connections", include_str!("templates/connections.hbs")),
+    (
+        "reconnect_banner",
+        include_str!("templates/reconnect_banner.hbs"),
+    ),
 ];
 
 const STYLE: &str = include_str!("assets/style.css");
@@ -212,6 +219,9 @@ pub(super) fn router(shared: Arc<Shared>) -> Router<Arc<Shared>> {
         .route("/ui/waits", get(inbox::waits))
         .route("/ui/report", get(report::show))
         .route("/ui/report.csv", get(report::csv))
+        .route("/ui/connections", get(connections::list))
+        .route("/ui/connections/{name}/connect", post(connections::connect))
+        .route("/ui/connections/{name}/forget", post(connections::forget))
         .route("/ui/logout", post(access::logout))
         .route_layer(middleware::from_fn_with_state(shared, access::session))
         .route_layer(middleware::from_fn(server_timing));
@@ -219,6 +229,11 @@ pub(super) fn router(shared: Arc<Shared>) -> Router<Arc<Shared>> {
         .route("/", get(|| async { Redirect::to("/ui") }))
         .route("/ui/", get(|| async { Redirect::to("/ui") }))
         .route("/ui/login", get(access::login_page).post(access::login))
+        // Outside the session layer: see `connections.rs`.
+        .route(
+            "/ui/connections/{name}/callback",
+            get(connections::callback),
+        )
         .route(
             "/ui/assets/style.css",
             get(|| async { asset("text/css; charset=utf-8", STYLE) }),

@@ -61,7 +61,11 @@ pub(super) async fn list(
             })
         })
         .collect();
-    let data = json!({ "scenarios": rows, "problems": scenarios.problem_files() });
+    let data = json!({
+        "scenarios": rows,
+        "problems": scenarios.problem_files(),
+        "reconnect": super::connections::needing_reconnect(&shared).await,
+    });
     shared
         .ui
         .page(&visitor, "scenarios", "Scenarios", "scenarios", data)

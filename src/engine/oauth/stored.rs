@@ -51,9 +51,11 @@ impl Engine {
         loop {
             let row = vault.read(&plan.name).await.map_err(vault_error)?;
             if let Some(reason) = row.as_ref().and_then(|r| r.needs_reconnect.as_deref()) {
+                held.take();
                 return Err(StepError::needs_reconnect(&plan.name, reason));
             }
             if row.is_none() && plan.grant == OAuth2Grant::AuthorizationCode {
+                held.take();
                 return Err(StepError::needs_reconnect(
                     &plan.name,
                     &format!("it was never connected: run `scenarist connect {}`, or Connect it in the dashboard", plan.name),
@@ -89,7 +91,12 @@ impl Engine {
             let generation = generation.unwrap_or(1);
             let token = self
                 .refresh(vault, plan, allowance, ctx, row.as_ref(), generation)
-                .await?;
+                .await
+                .inspect_err(|e| {
+                    if e.reconnect.is_some() {
+                        held.take();
+                    }
+                })?;
             if let Some(token) = token {
                 let access = token.access.clone();
                 *held = Some(token);
