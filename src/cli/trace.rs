@@ -81,6 +81,14 @@ impl Journal for Trace {
                 "■ filtered (stopped by a filter; not a failure)".to_owned()
             }
             ExecutionStatus::Failed => "■ FAILED".to_owned(),
+            ExecutionStatus::Incomplete
+                if execution
+                    .error
+                    .as_ref()
+                    .is_some_and(|e| e.message.contains("` needs to be reconnected")) =>
+            {
+                "■ INCOMPLETE (goes on once the connection is reconnected)".to_owned()
+            }
             ExecutionStatus::Incomplete => "■ INCOMPLETE (stopped by on_error: break)".to_owned(),
             ExecutionStatus::Running => "■ running".to_owned(),
             ExecutionStatus::Queued => "■ queued".to_owned(),

@@ -330,3 +330,91 @@ steps:
         assert!(!out.stdout.contains(&token) && !out.stderr.contains(&token));
     }
 }
+
+#[tokio::test]
+async fn a_refresh_token_grant_starts_from_its_seed_and_then_keeps_the_rotated_one() {
+    let server = AuthServer::start(3600).await;
+    let seed = server.refresh_token_for_the_client();
+    let dir = tempfile::tempdir().unwrap();
+    let url = &server.url;
+    let file = crate::util::scenario_file(
+        &dir,
+        "seeded.yaml",
+        &format!(
+            r#"name: seeded
+env: [{{ name: SECRET, secret: true }}, {{ name: SEED, secret: true }}]
+connections:
+  api:
+    base_url: "{url}"
+    allow_private: true
+    auth:
+      oauth2:
+        grant: refresh_token
+        token_url: "{url}/token"
+        client_id: {CLIENT_ID}
+        client_secret: "{{{{ env.SECRET }}}}"
+        refresh_token: "{{{{ env.SEED }}}}"
+steps:
+  - {{ id: me, http: {{ connection: api, path: /api/me }} }}
+"#
+        ),
+    );
+    let key = dir.path().join("key");
+    Scenarist::new()
+        .args(["credentials", "keygen", "--out"])
+        .arg_path(&key)
+        .run()
+        .await;
+    let store = format!("sqlite://{}", dir.path().join("store.db").display());
+    let run = || {
+        Scenarist::new()
+            .args([
+                "run",
+                &file.display().to_string(),
+                "--output",
+                "json",
+                "--store",
+                &store,
+                "--secret-key-file",
+            ])
+            .arg_path(&key)
+            .env("SECRET", CLIENT_SECRET)
+            .env("SEED", seed.clone())
+            .run()
+    };
+    let first = run().await;
+    assert_eq!(first.code, 0, "{first:?}");
+    assert_eq!(step_output(&first)["body"]["owner"], OWNER);
+    assert_eq!(server.requests("refresh_token"), 1);
+    // The server rotated the seed away: the second process uses the access
+    // token kept in the store, the third (after a 401) the rotated refresh token.
+    let second = run().await;
+    assert_eq!(second.code, 0, "{second:?}");
+    assert_eq!(
+        server.requests("refresh_token"),
+        1,
+        "the kept access token, no refresh"
+    );
+    server.revoke_access_tokens();
+    let third = run().await;
+    assert_eq!(third.code, 0, "{third:?}");
+    assert_eq!(server.requests("refresh_token"), 2);
+    let mut stored = String::new();
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.to_string_lossy().contains("store.db") {
+            stored.push_str(&String::from_utf8_lossy(&std::fs::read(path).unwrap()));
+        }
+    }
+    for token in server.issued() {
+        for text in [
+            &first.stdout,
+            &second.stdout,
+            &third.stdout,
+            &third.stderr,
+            &stored,
+        ] {
+            assert!(!text.contains(&token), "a token leaked");
+        }
+    }
+}

@@ -163,6 +163,27 @@ impl AuthServer {
             .unwrap_or(0)
     }
 
+    /// A refresh token for the client, as a provider's console hands one out
+    /// (a grant issued straight by the token map).
+    pub fn refresh_token_for_the_client(&self) -> String {
+        let mut inner = self.inner.lock().unwrap();
+        let grant = oxide_auth::primitives::grant::Grant {
+            owner_id: OWNER.to_owned(),
+            client_id: CLIENT_ID.to_owned(),
+            scope: "read write".parse().unwrap(),
+            redirect_uri: "http://127.0.0.1/callback".parse().unwrap(),
+            until: chrono::Utc::now() + chrono::Duration::hours(1),
+            extensions: Default::default(),
+        };
+        let issued = inner.issuer.issue(grant).unwrap();
+        let refresh = issued
+            .refresh
+            .expect("the token map hands out refresh tokens");
+        inner.issued.push(issued.token);
+        inner.issued.push(refresh.clone());
+        refresh
+    }
+
     /// Tokens handed out from now on live `seconds`.
     pub fn set_lifetime(&self, seconds: i64) {
         self.inner
