@@ -142,6 +142,13 @@ async fn a_refused_refresh_stops_executions_incomplete_until_a_reconnect_resumes
             error.starts_with("connection `crm` needs to be reconnected: the token endpoint refused the refresh (400, invalid_grant: the refresh token was revoked)"),
             "{error}"
         );
+        // `on_failure` hears of it, though the execution is only incomplete.
+        assert_eq!(
+            json["steps"]["tell"]["output"]["heard"],
+            error.as_str(),
+            "{}",
+            out.stdout
+        );
         stopped.push(json["execution_id"].as_str().unwrap().to_owned());
     }
     // The first refusal marked it; the second execution did not ask again.
@@ -168,14 +175,17 @@ async fn a_refused_refresh_stops_executions_incomplete_until_a_reconnect_resumes
             .await;
         let json = shown.json();
         assert_eq!(json["status"], "succeeded", "{}", shown.stdout);
-        // The step that stopped ran again, once, and nothing else ran twice.
-        let me: Vec<&serde_json::Value> = json["steps"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|s| s["status"] == "succeeded")
-            .collect();
-        assert_eq!(me.len(), 1, "{}", shown.stdout);
+        // The step that stopped ran again, once; `on_failure` ran once, at the stop.
+        let succeeded = |path: &str| {
+            json["steps"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|s| s["path"] == path && s["status"] == "succeeded")
+                .count()
+        };
+        assert_eq!(succeeded("me"), 1, "{}", shown.stdout);
+        assert_eq!(succeeded("on_failure/tell"), 1, "{}", shown.stdout);
     }
     let again = setup.scenarist(&["resume"]).run().await;
     assert_eq!(again.code, 0);

@@ -61,6 +61,9 @@ connections:
 steps:
   - id: me
     http: {{ connection: crm, path: /api/me }}
+on_failure:
+  - id: tell
+    set: {{ heard: "{{{{ error.message }}}}" }}
 "#
             ),
         )
