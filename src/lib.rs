@@ -12,6 +12,7 @@ pub mod engine;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod graph;
+pub mod import;
 pub mod load;
 pub mod model;
 pub mod plan;

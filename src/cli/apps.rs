@@ -4,33 +4,50 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::Args;
+use clap::{Args, Subcommand};
 use scenarist::catalog::apps_for;
 use scenarist::diagnostic::did_you_mean;
 use scenarist::plan::app::AppPlan;
 use serde_json::Value;
 
-use super::{EXIT_FAILED, EXIT_INVALID};
+use super::EXIT_FAILED;
 
 #[derive(Args)]
 pub struct AppsArgs {
-    /// `show NAME`: one app's actions and their inputs.
-    #[arg(value_name = "show NAME", num_args = 0..=2)]
-    words: Vec<String>,
+    #[command(subcommand)]
+    command: Option<AppsCommand>,
     /// The scenarios' folder whose `apps/` (inside and beside it) are read.
-    #[arg(long, default_value = "scenarios")]
+    #[arg(long, global = true, default_value = "scenarios")]
     dir: PathBuf,
 }
 
+#[derive(Subcommand)]
+enum AppsCommand {
+    /// One app's actions and their inputs, auth and limits.
+    Show { name: String },
+    /// Write an app file from another description of an API.
+    #[command(subcommand)]
+    Import(ImportCommand),
+}
+
+#[derive(Subcommand)]
+enum ImportCommand {
+    /// From an OpenAPI 3.0/3.1 or Swagger 2.0 description, JSON or YAML.
+    Openapi(super::import::OpenApiArgs),
+}
+
 pub fn apps(args: AppsArgs) -> anyhow::Result<ExitCode> {
+    if let Some(AppsCommand::Import(ImportCommand::Openapi(import))) = args.command {
+        return super::import::openapi(import);
+    }
     let (apps, problems) = apps_for(&args.dir, super::apps_dir().as_deref());
     for file in &problems {
         for diagnostic in &file.diagnostics {
             eprintln!("{}\n", diagnostic.render(file.source.as_deref()));
         }
     }
-    match args.words.as_slice() {
-        [] => {
+    match &args.command {
+        None => {
             let mut rows = vec![[
                 "APP".to_owned(),
                 "ACTIONS AND WATCHES".to_owned(),
@@ -52,7 +69,7 @@ pub fn apps(args: AppsArgs) -> anyhow::Result<ExitCode> {
             }
             super::print_columns(&rows);
         }
-        [show, name] if show == "show" => {
+        Some(AppsCommand::Show { name }) => {
             let Some(app) = apps.get(name) else {
                 let hint = did_you_mean(name, apps.keys().map(String::as_str))
                     .map(|s| format!("; did you mean `{s}`?"))
@@ -62,10 +79,7 @@ pub fn apps(args: AppsArgs) -> anyhow::Result<ExitCode> {
             };
             show_app(app);
         }
-        _ => {
-            eprintln!("usage: scenarist apps [show NAME]");
-            return Ok(ExitCode::from(EXIT_INVALID));
-        }
+        Some(AppsCommand::Import(_)) => unreachable!("handled above"),
     }
     Ok(if problems.is_empty() {
         ExitCode::SUCCESS
@@ -102,7 +116,7 @@ fn show_app(app: &AppPlan) {
         let kind = match auth {
             scenarist::plan::AuthPlan::Bearer(_) => "bearer token".to_owned(),
             scenarist::plan::AuthPlan::Basic(..) => "basic (user and password)".to_owned(),
-            scenarist::plan::AuthPlan::OAuth2(_) => "OAuth2 (client credentials)".to_owned(),
+            scenarist::plan::AuthPlan::OAuth2(o) => format!("OAuth2 ({})", o.grant.as_str()),
             scenarist::plan::AuthPlan::ApiKey { name, place, .. } => {
                 format!(
                     "API key in the {} `{name}`",

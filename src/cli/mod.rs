@@ -8,6 +8,7 @@ mod credentials;
 mod demo;
 mod events;
 mod executions;
+mod import;
 mod input;
 mod list;
 mod report;

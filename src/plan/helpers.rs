@@ -24,7 +24,7 @@ use sha2::{Digest, Sha256};
 /// Names of every helper this module registers (used by the validator to tell a helper call from a path).
 #[rustfmt::skip]
 pub const HELPER_NAMES: &[&str] = &[
-    "default", "json", "upper", "lower", "trim", "len", "eq", "ne", "gt", "gte", "lt", "lte", "and",
+    "default", "json", "pick", "upper", "lower", "trim", "len", "eq", "ne", "gt", "gte", "lt", "lte", "and",
     "or", "not", "add", "sub", "mul", "div", "round", "concat", "join", "split", "replace", "now",
     "format_date", "url_encode", "base64", "sha256", "hmac_sha256", "uuid",
 ];
@@ -66,6 +66,18 @@ const SPECS: &[Spec] = &[
         Ok(if v.is_null() || v.as_str() == Some("") { at(a, 1) } else { v }.clone())
     }),
     spec("json", 1, 1, |a| Ok(Value::String(at(a, 0).to_string()))),
+    // `pick input "email" "name"`: those keys that are there and not null
+    // (an app's JSON body sends only the fields a step gave).
+    spec("pick", 2, N, |a| match at(a, 0) {
+        Value::Object(map) => Ok(a[1..]
+            .iter()
+            .map(text)
+            .filter_map(|k| map.get(&k).filter(|v| !v.is_null()).map(|v| (k, v.clone())))
+            .collect::<serde_json::Map<_, _>>()
+            .into()),
+        Value::Null => Ok(Value::Object(serde_json::Map::new())),
+        v => Err(format!("expected an object, got {}", show(v))),
+    }),
     spec("upper", 1, 1, |a| Ok(text(at(a, 0)).to_uppercase().into())),
     spec("lower", 1, 1, |a| Ok(text(at(a, 0)).to_lowercase().into())),
     spec("trim", 1, 1, |a| Ok(text(at(a, 0)).trim().into())),

@@ -18,6 +18,7 @@ mod demo;
 mod durable;
 mod durable_lib;
 mod examples;
+mod import_openapi;
 mod multi_daemon;
 mod oauth_server;
 mod outbound;

@@ -133,3 +133,24 @@ fn now_uuid_and_names() {
     let names: Vec<_> = SPECS.iter().map(|s| s.name).collect();
     assert_eq!(names, HELPER_NAMES);
 }
+
+#[test]
+fn pick_keeps_the_keys_given_that_are_there() {
+    let data = json!({ "input": { "email": "a@b.c", "name": null, "id": 7 } });
+    let out = hb()
+        .render_template(
+            "{{ json (pick input \"email\" \"name\" \"phone\") }}",
+            &data,
+        )
+        .unwrap();
+    assert_eq!(out, r#"{"email":"a@b.c"}"#);
+    let out = hb()
+        .render_template("{{ json (pick nothing \"a\") }}", &data)
+        .unwrap();
+    assert_eq!(out, "{}");
+    let err = hb()
+        .render_template("{{ pick input.id \"a\" }}", &data)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("expected an object"), "{err}");
+}
