@@ -77,6 +77,8 @@ pub const BUILTIN_SOURCES: &[(&str, &str)] = &[
         include_str!("../../apps/referral-factory.yaml"),
     ),
     ("chat", include_str!("../../apps/chat.yaml")),
+    ("slack", include_str!("../../apps/slack.yaml")),
+    ("stripe", include_str!("../../apps/stripe.yaml")),
 ];
 
 /// The built-in apps, compiled once.

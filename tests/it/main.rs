@@ -1,5 +1,6 @@
 //! Integration tests: the real `scenarist` binary against real local HTTP servers.
 
+mod app_conformance;
 mod apps;
 mod auth;
 mod backpressure;
