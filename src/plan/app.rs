@@ -77,8 +77,10 @@ pub const BUILTIN_SOURCES: &[(&str, &str)] = &[
         include_str!("../../apps/referral-factory.yaml"),
     ),
     ("chat", include_str!("../../apps/chat.yaml")),
+    ("pipedrive", include_str!("../../apps/pipedrive.yaml")),
     ("slack", include_str!("../../apps/slack.yaml")),
     ("stripe", include_str!("../../apps/stripe.yaml")),
+    ("zendesk", include_str!("../../apps/zendesk.yaml")),
 ];
 
 /// The built-in apps, compiled once.

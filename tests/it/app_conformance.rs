@@ -26,9 +26,10 @@ fn deref<'a>(spec: &'a Value, value: &'a Value) -> &'a Value {
 type Fields = BTreeSet<(String, String)>;
 
 /// The operation's names by place (`query`, `body`, `path`) and the required ones.
-fn takes(spec: &Value, op: &Value) -> (Fields, Fields) {
+fn takes(spec: &Value, item: &Value, op: &Value) -> (Fields, Fields) {
     let (mut known, mut required) = (BTreeSet::new(), BTreeSet::new());
-    for p in op["parameters"].as_array().into_iter().flatten() {
+    let shared = item["parameters"].as_array().into_iter().flatten();
+    for p in shared.chain(op["parameters"].as_array().into_iter().flatten()) {
         let p = deref(spec, p);
         let name = p["name"].as_str().unwrap().to_owned();
         let place = match p["in"].as_str().unwrap() {
@@ -108,7 +109,17 @@ fn check(app_file: &str, spec_file: &str) -> usize {
         serde_yaml::from_str(&std::fs::read_to_string(root().join(app_file)).unwrap()).unwrap();
     let spec: Value =
         serde_json::from_str(&std::fs::read_to_string(fixture(spec_file)).unwrap()).unwrap();
-    let base_path = spec["basePath"].as_str().unwrap_or("");
+    // Where the description's paths start: Swagger's `basePath`, or the server URL's path.
+    let base_path = match spec["basePath"].as_str() {
+        Some(base) => base.to_owned(),
+        None => spec
+            .pointer("/servers/0/url")
+            .and_then(Value::as_str)
+            .and_then(|u| u.split_once("://"))
+            .and_then(|(_, rest)| rest.split_once('/'))
+            .map(|(_, p)| format!("/{p}"))
+            .unwrap_or_default(),
+    };
     let app_base = app["connection"]["base_url"].as_str().unwrap();
     let mut checked = 0;
     let mut problems = Vec::new();
@@ -138,17 +149,17 @@ fn check(app_file: &str, spec_file: &str) -> usize {
             .iter()
             .find_map(|(p, item)| {
                 (segments(&format!("{base_path}{p}")) == wanted)
-                    .then(|| item.get(&method))
+                    .then(|| item.get(&method).map(|op| (item, op)))
                     .flatten()
             });
-        let Some(op) = found else {
+        let Some((item, op)) = found else {
             problems.push(format!(
                 "{name}: {} {full} is not in the description",
                 method.to_ascii_uppercase()
             ));
             continue;
         };
-        let (known, required) = takes(&spec, op);
+        let (known, required) = takes(&spec, item, op);
         let sent = sends(request);
         for (place, field) in &sent {
             if !known.contains(&(place.clone(), field.clone())) {
@@ -216,13 +227,29 @@ fn every_slack_action_matches_slacks_description() {
 }
 
 #[test]
+fn every_pipedrive_action_and_watch_matches_pipedrives_description() {
+    assert_eq!(
+        check("apps/pipedrive.yaml", "openapi/conformance-pipedrive.json"),
+        8
+    );
+}
+
+#[test]
+fn every_zendesk_action_matches_zendesks_description() {
+    assert_eq!(
+        check("apps/zendesk.yaml", "openapi/conformance-zendesk.json"),
+        4
+    );
+}
+
+#[test]
 fn the_check_catches_a_field_the_operation_does_not_take() {
     let spec: Value = serde_json::from_str(
         &std::fs::read_to_string(fixture("openapi/conformance-stripe.json")).unwrap(),
     )
     .unwrap();
-    let op = &spec["paths"]["/v1/refunds"]["post"];
-    let (known, _) = takes(&spec, op);
+    let item = &spec["paths"]["/v1/refunds"];
+    let (known, _) = takes(&spec, item, &item["post"]);
     assert!(known.contains(&("body".to_owned(), "payment_intent".to_owned())));
     assert!(!known.contains(&("body".to_owned(), "paymentIntent".to_owned())));
     let sent = sends(&serde_json::json!({ "form": { "paymentIntent": "x" } }));
