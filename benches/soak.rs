@@ -13,16 +13,22 @@
 //! second, the log's and the store's size, the daemon's resident memory and
 //! CPU. Last, each figure's trend: first row, last row, change per minute.
 //!
+//! With `SOAK_POSTGRES=postgres://USER@HOST:PORT/DB` the store is a fresh
+//! schema on that server shared by two daemons (`SOAK_DAEMONS`), as several
+//! daemons would share it, and each row has the schema's tables and indexes
+//! and their share of dead rows instead of a log: the bloat autovacuum has
+//! not reclaimed, as it grows or not.
+//!
 //! Run: `cargo bench --bench soak` (SOAK_SECONDS=600 ROW_SECONDS=60 by
 //! default; `SOAK_HOOK=lead-after-run` soaks `respond: after_run` instead of
 //! `202`). Bounded: it stops by itself after the soak and 30 s of drain at most.
 
 mod load;
 
-use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use load::scenarios::write_scenarios;
+use load::soak_store::SoakStore;
 use load::{
     binary_under_test, cpu_time, drive, env_number, play_downstream_if_asked, runtime, Daemon,
     Downstream, MAX_CLIENTS,
@@ -39,6 +45,8 @@ struct Row {
     busy: u64,
     log_mb: f64,
     store_mb: f64,
+    index_mb: f64,
+    dead_pct: f64,
     rss_mb: f64,
     cpu_pct: f64,
     /// Times the log was cut back during the row, and the longest hold so far.
@@ -48,10 +56,6 @@ struct Row {
 
 /// One figure of a row, by name.
 type Figure = fn(&Row) -> f64;
-
-fn file_mb(path: &Path) -> f64 {
-    std::fs::metadata(path).map(|m| m.len()).unwrap_or(0) as f64 / (1024.0 * 1024.0)
-}
 
 /// Resident memory of a process, from `/proc`.
 fn rss_mb(pid: u32) -> f64 {
@@ -95,6 +99,34 @@ fn slope(xs: &[f64], values: &[f64]) -> f64 {
     }
 }
 
+/// `count` daemons on one store, and their webhook's URLs.
+async fn start_daemons(
+    binary: &std::path::Path,
+    scenarios: &std::path::Path,
+    store: &str,
+    count: usize,
+    hook: &str,
+) -> (Vec<Daemon>, Vec<String>) {
+    let mut daemons = Vec::new();
+    for _ in 0..count {
+        daemons.push(Daemon::start(binary, scenarios, store).await);
+    }
+    let urls = daemons
+        .iter()
+        .map(|d| format!("{}/hooks/{hook}", d.url))
+        .collect();
+    (daemons, urls)
+}
+
+/// A figure summed over the daemons.
+async fn metric_sum(client: &reqwest::Client, daemons: &[Daemon], name: &str) -> f64 {
+    let mut sum = 0.0;
+    for daemon in daemons {
+        sum += metric(client, &daemon.url, name).await;
+    }
+    sum
+}
+
 fn main() {
     if play_downstream_if_asked() {
         return;
@@ -104,6 +136,11 @@ fn main() {
     let share = env_number("SOAK_LOAD", 0.8).clamp(0.05, 1.5);
     let hook = std::env::var("SOAK_HOOK").unwrap_or_else(|_| "lead".to_owned());
     let store_args = std::env::var("SOAK_STORE_ARGS").unwrap_or_default();
+    let postgres = std::env::var("SOAK_POSTGRES")
+        .ok()
+        .filter(|s| !s.is_empty());
+    let count = env_number("SOAK_DAEMONS", if postgres.is_some() { 2.0 } else { 1.0 })
+        .clamp(1.0, 8.0) as usize;
     let binary = binary_under_test();
     runtime().block_on(async move {
         let downstream = Downstream::start().await;
@@ -112,19 +149,23 @@ fn main() {
 
         let reference = drive(&[format!("{}/fast/alone", downstream.url)], 8, 5.0, None).await;
         let capacity = {
-            let db = dir.path().join("capacity.db");
-            let store = format!("sqlite://{}", db.display());
-            let daemon = Daemon::start(&binary, &scenarios, &store).await;
-            let url = format!("{}/hooks/{hook}", daemon.url);
+            let store = SoakStore::fresh(dir.path(), "capacity", postgres.as_deref());
+            let (daemons, urls) = start_daemons(&binary, &scenarios, &store.url(&store_args), count, &hook).await;
             let before = downstream.calls().await;
-            let load = drive(&[url], MAX_CLIENTS, 10.0, None).await;
+            let load = drive(&urls, MAX_CLIENTS, 10.0, None).await;
             let completed = (downstream.calls().await - before) as f64 / load.elapsed.as_secs_f64();
-            daemon.stop().await;
+            for daemon in daemons {
+                daemon.stop().await;
+            }
+            store.drop_schema();
             load.rate().min(completed.max(1.0))
         };
         let rate = capacity * share;
+        let store = SoakStore::fresh(dir.path(), "soak", postgres.as_deref());
         println!(
-            "soak of scenarist serve ({hook}), SQLite file{}; {}; {} cores",
+            "soak of scenarist serve ({hook}), {} daemon(s) on a {}{}; {}; {} cores",
+            count,
+            store.describe(),
             if store_args.is_empty() { String::new() } else { format!(" ?{store_args}") },
             chrono::Utc::now().format("%Y-%m-%d %H:%M UTC"),
             std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)
@@ -139,20 +180,18 @@ fn main() {
             share * 100.0
         );
 
-        let db = dir.path().join("soak.db");
-        let mut wal = db.as_os_str().to_owned();
-        wal.push("-wal");
-        let wal = PathBuf::from(wal);
-        let store = match store_args.as_str() {
-            "" => format!("sqlite://{}", db.display()),
-            args => format!("sqlite://{}?{args}", db.display()),
-        };
-        let daemon = Daemon::start(&binary, &scenarios, &store).await;
-        let url = format!("{}/hooks/{hook}", daemon.url);
+        let (daemons, urls) = start_daemons(&binary, &scenarios, &store.url(&store_args), count, &hook).await;
         let client = reqwest::Client::new();
+        let on_postgres = postgres.is_some();
+        // PostgreSQL has no log of ours to show: its tables, indexes and dead rows instead.
+        let (log_head, store_head, cut_head, max_cut_head) = if on_postgres {
+            ("index MB", "table MB", "dead%", "vacuums")
+        } else {
+            ("log MB", "store MB", "cuts", "max cut")
+        };
         println!(
             "\n{:>6} {:>8} {:>8} {:>9} {:>9} {:>11} {:>5} {:>8} {:>9} {:>7} {:>6} {:>5} {:>8}",
-            "min", "p50 ms", "p99 ms", "p999 ms", "answers/s", "completed/s", "503", "log MB", "store MB", "RSS MB", "CPU %", "cuts", "max cut"
+            "min", "p50 ms", "p99 ms", "p999 ms", "answers/s", "completed/s", "503", log_head, store_head, "RSS MB", "CPU %", cut_head, max_cut_head
         );
         let mut cuts_before = 0.0;
         let started = Instant::now();
@@ -160,15 +199,17 @@ fn main() {
         let soak_start_calls = downstream.calls().await;
         let mut completed_before = soak_start_calls;
         let mut accepted = 0u64;
+        let cpu_of = |daemons: &[Daemon]| daemons.iter().map(|d| cpu_time(d.pid)).sum::<Duration>();
         while started.elapsed().as_secs_f64() + 1.0 < soak_seconds {
             let left = soak_seconds - started.elapsed().as_secs_f64();
             let seconds = row_seconds.min(left);
-            let cpu_before = cpu_time(daemon.pid);
-            let load = drive(std::slice::from_ref(&url), MAX_CLIENTS, seconds, Some(rate)).await;
-            let cpu = cpu_time(daemon.pid) - cpu_before;
+            let cpu_before = cpu_of(&daemons);
+            let load = drive(&urls, MAX_CLIENTS, seconds, Some(rate)).await;
+            let cpu = cpu_of(&daemons) - cpu_before;
             let calls = downstream.calls().await;
-            let cuts = metric(&client, &daemon.url, "scenarist_store_log_truncations").await;
-            let longest = metric(&client, &daemon.url, "scenarist_store_longest_checkpoint_seconds").await;
+            let cuts = metric_sum(&client, &daemons, "scenarist_store_log_truncations").await;
+            let longest = metric_sum(&client, &daemons, "scenarist_store_longest_checkpoint_seconds").await;
+            let size = store.size();
             accepted += load.ok;
             let elapsed = load.elapsed.as_secs_f64();
             let row = Row {
@@ -179,20 +220,27 @@ fn main() {
                 answers: load.rate(),
                 completed: (calls - completed_before) as f64 / elapsed,
                 busy: load.busy,
-                log_mb: file_mb(&wal),
-                store_mb: file_mb(&db),
-                rss_mb: rss_mb(daemon.pid),
+                log_mb: size.log_mb,
+                store_mb: size.store_mb,
+                index_mb: size.index_mb,
+                dead_pct: size.dead_pct,
+                rss_mb: daemons.iter().map(|d| rss_mb(d.pid)).sum(),
                 cpu_pct: cpu.as_secs_f64() * 100.0 / elapsed,
-                cuts: cuts - cuts_before,
+                cuts: if on_postgres { size.autovacuums } else { cuts - cuts_before },
                 longest_cut_ms: longest * 1000.0,
             };
             cuts_before = cuts;
             completed_before = calls;
             assert_eq!(load.other, 0, "answers that were neither 2xx nor 503");
+            let (a, b, c, d) = if on_postgres {
+                (row.index_mb, row.store_mb, format!("{:.1}", row.dead_pct), format!("{:.0}", row.cuts))
+            } else {
+                (row.log_mb, row.store_mb, format!("{:.0}", row.cuts), format!("{:.1} ms", row.longest_cut_ms))
+            };
             println!(
-                "{:>6.1} {:>8.2} {:>8.2} {:>9.2} {:>9.0} {:>11.0} {:>5} {:>8.1} {:>9.1} {:>7.1} {:>6.0} {:>5.0} {:>5.1} ms",
+                "{:>6.1} {:>8.2} {:>8.2} {:>9.2} {:>9.0} {:>11.0} {:>5} {:>8.1} {:>9.1} {:>7.1} {:>6.0} {:>5} {:>8}",
                 row.at_s / 60.0, row.p50_ms, row.p99_ms, row.p999_ms, row.answers, row.completed,
-                row.busy, row.log_mb, row.store_mb, row.rss_mb, row.cpu_pct, row.cuts, row.longest_cut_ms
+                row.busy, a, b, row.rss_mb, row.cpu_pct, c, d
             );
             rows.push(row);
         }
@@ -205,23 +253,30 @@ fn main() {
         }
         assert!(reached >= accepted, "{reached} of {accepted} accepted executions completed");
         let executions = accepted.max(1) as f64;
-        let store_bytes = std::fs::metadata(&db).map(|m| m.len()).unwrap_or(0) as f64
-            + std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0) as f64;
-        daemon.stop().await;
+        let store_bytes = store.bytes();
+        for daemon in daemons {
+            daemon.stop().await;
+        }
 
         println!("\ntrend (first row → last row; least-squares change per minute):");
         let minutes: Vec<f64> = rows.iter().map(|r| r.at_s / 60.0).collect();
-        let figures: [(&str, Figure); 9] = [
+        let mut figures: Vec<(&str, Figure)> = vec![
             ("p50 ms", |r| r.p50_ms),
             ("p99 ms", |r| r.p99_ms),
             ("p999 ms", |r| r.p999_ms),
             ("answers/s", |r| r.answers),
             ("completed/s", |r| r.completed),
-            ("log MB", |r| r.log_mb),
-            ("store MB", |r| r.store_mb),
-            ("RSS MB", |r| r.rss_mb),
-            ("CPU %", |r| r.cpu_pct),
         ];
+        if on_postgres {
+            figures.extend([
+                ("table MB", (|r| r.store_mb) as Figure),
+                ("index MB", |r| r.index_mb),
+                ("dead rows %", |r| r.dead_pct),
+            ]);
+        } else {
+            figures.extend([("log MB", (|r| r.log_mb) as Figure), ("store MB", |r| r.store_mb)]);
+        }
+        figures.extend([("RSS MB", (|r| r.rss_mb) as Figure), ("CPU %", |r| r.cpu_pct)]);
         for (name, figure) in figures {
             let values: Vec<f64> = rows.iter().map(figure).collect();
             let (first, last) = (values.first().copied().unwrap_or(f64::NAN), values.last().copied().unwrap_or(f64::NAN));
@@ -232,10 +287,12 @@ fn main() {
             );
         }
         println!(
-            "store per accepted execution: {:.0} bytes ({} executions, database and log together)",
+            "store per accepted execution: {:.0} bytes ({} executions, {})",
             store_bytes / executions,
-            accepted
+            accepted,
+            if on_postgres { "tables and indexes" } else { "database and log together" }
         );
+        store.drop_schema();
         drop(downstream);
     });
 }

@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod scenarios;
+pub mod soak_store;
 
 use std::path::Path;
 use std::process::Stdio;

@@ -107,6 +107,19 @@ impl Cond {
         }
     }
 
+    /// Gives the same answer each time on the same context (see [`Expr::is_repeatable`]).
+    pub fn is_repeatable(&self) -> bool {
+        match self {
+            Cond::Literal(_) => true,
+            Cond::All(items) | Cond::Any(items) => items.iter().all(Cond::is_repeatable),
+            Cond::Not(c) => c.is_repeatable(),
+            Cond::Template(e) => e.is_repeatable(),
+            Cond::Compare { value, op } => {
+                value.is_repeatable() && op.operand().is_none_or(Expr::is_repeatable)
+            }
+        }
+    }
+
     /// Every context path read, with the part of the condition that reads it
     /// (`.all[1].value`), so that problems point at the right line.
     pub fn references_at(&self, at: String, out: &mut Vec<(String, Vec<String>)>) {

@@ -149,6 +149,21 @@ impl Expr {
         }))
     }
 
+    /// Gives the same value each time it is evaluated on the same context:
+    /// it calls no helper whose answer changes from call to call (`now`,
+    /// `uuid`). A step of such expressions can be re-run after a crash
+    /// instead of being journaled before the next effect (see
+    /// `PlanStep::replayable`). Conservative: the helper's name anywhere in
+    /// a template counts, even as part of a path.
+    pub fn is_repeatable(&self) -> bool {
+        match self {
+            Expr::Literal(_) | Expr::Path(_) | Expr::JsonPath(_) => true,
+            Expr::Typed(t) | Expr::Text(t) => !mentions_changing_helper(&t.source),
+            Expr::Object(fields) => fields.iter().all(|(_, e)| e.is_repeatable()),
+            Expr::Array(items) => items.iter().all(Expr::is_repeatable),
+        }
+    }
+
     /// Every context path this expression reads, as segments (for reference checks).
     pub fn references(&self, out: &mut Vec<Vec<String>>) {
         match self {
@@ -171,6 +186,15 @@ impl Expr {
             Expr::Array(items) => items.iter().for_each(|e| e.references(out)),
         }
     }
+}
+
+/// Helpers whose answer changes from one call to the next.
+const CHANGING_HELPERS: [&str; 2] = ["now", "uuid"];
+
+fn mentions_changing_helper(source: &str) -> bool {
+    source
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .any(|word| CHANGING_HELPERS.contains(&word))
 }
 
 fn compile_at(value: &Value, at: String, errors: &mut Vec<(String, String)>) -> Expr {
@@ -362,6 +386,11 @@ fn helper_references(h: &HelperTemplate, out: &mut Vec<Vec<String>>) {
                 out.push(vec![UNKNOWN_HELPER.to_owned(), name.clone()]);
             }
         }
+        // `{{ now }}`: a helper called without arguments reads no path.
+        Parameter::Path(Path::Relative((segments, _)))
+            if h.params.is_empty()
+                && matches!(segments.as_slice(), [PathSeg::Named(n)] if helpers::HELPER_NAMES.contains(&n.as_str())) =>
+            {}
         other => parameter_references(other, out),
     }
     h.params.iter().for_each(|p| parameter_references(p, out));

@@ -180,6 +180,12 @@ pub struct PlanStep {
     pub on_error: OnError,
     pub fallback: Option<Expr>,
     pub kind: PlanKind,
+    /// A step that only computes (set, filter, respond, fail) from
+    /// expressions that give the same value each time: after a crash it is
+    /// run again rather than journaled before the next effect, so its record
+    /// waits for the next commit the execution makes anyway (the journal's
+    /// barrier before effects is for results a re-run could change).
+    pub replayable: bool,
 }
 
 #[derive(Debug)]
@@ -200,6 +206,20 @@ pub enum PlanKind {
 }
 
 impl PlanKind {
+    /// A step of this kind only computes, from expressions that give the
+    /// same value each time (see [`PlanStep::replayable`]).
+    pub fn is_repeatable(&self) -> bool {
+        match self {
+            PlanKind::Set(e) | PlanKind::Fail(e) => e.is_repeatable(),
+            PlanKind::Filter(c) => c.is_repeatable(),
+            PlanKind::Respond(r) => {
+                r.headers.iter().all(|(_, e)| e.is_repeatable())
+                    && r.body.as_ref().is_none_or(Expr::is_repeatable)
+            }
+            _ => false,
+        }
+    }
+
     pub fn name(&self) -> &'static str {
         match self {
             PlanKind::Http(_) => "http",

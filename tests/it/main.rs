@@ -20,6 +20,7 @@ mod durable;
 mod durable_lib;
 mod examples;
 mod import_openapi;
+mod journal_barrier;
 mod multi_daemon;
 mod oauth_server;
 mod outbound;

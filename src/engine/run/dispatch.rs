@@ -3,6 +3,7 @@
 //! step's kind. The kinds with effects live in `effects.rs`, `wait.rs`,
 //! `correlate.rs` and `flow.rs`.
 
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use handlebars::Context;
@@ -77,6 +78,14 @@ impl Interpreter<'_> {
         if let Some(outcome) = self.settled_outcome(&run, ctx) {
             return outcome;
         }
+        // Whether a step a re-run could not give again has run since this
+        // attempt began: only then has the barrier before an effect anything
+        // to make durable (replayable steps are simply run again after a crash).
+        let unsettled = if step.replayable {
+            self.unsettled.load(Ordering::Relaxed)
+        } else {
+            self.unsettled.swap(true, Ordering::Relaxed)
+        };
         if let Some(when) = &step.when {
             match when.eval(ctx) {
                 Ok(true) => {}
@@ -97,7 +106,7 @@ impl Interpreter<'_> {
                 }
             }
         }
-        if has_effects(&step.kind) {
+        if unsettled && has_effects(&step.kind) {
             if let Err(e) = self.journal.before_effect().await {
                 return Outcome::Aborted(e);
             }

@@ -78,6 +78,9 @@ pub(super) struct Interpreter<'a> {
     /// A step stopped for a connection that needs reconnecting: the
     /// execution is `incomplete`, and `on_failure` still hears of it.
     reconnect: std::sync::atomic::AtomicBool,
+    /// A step that is not `replayable` has run in this attempt: the next
+    /// effect must make the records before it durable first.
+    unsettled: std::sync::atomic::AtomicBool,
 }
 
 impl<'a> Interpreter<'a> {
@@ -114,6 +117,7 @@ impl<'a> Interpreter<'a> {
             lent: Mutex::new(Vec::new()),
             response: Mutex::new(None),
             reconnect: Default::default(),
+            unsettled: Default::default(),
         }
     }
 

@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use super::{Compiler, Place, Scope};
 use crate::model::{Step, StepKind};
-use crate::plan::{PlanKind, PlanStep, RetryPolicy};
+use crate::plan::{Cond, Expr, PlanKind, PlanStep, RetryPolicy};
 
 impl Compiler<'_> {
     pub(super) fn index_steps(&mut self, steps: &[Step], base: &str, enclosure: Option<&str>) {
@@ -143,7 +143,11 @@ impl Compiler<'_> {
             StepKind::Emit(emit) => self.emit(emit, path, scope),
             StepKind::Record(record) => self.record(record, path, scope),
         };
+        let replayable = kind.is_repeatable()
+            && when.as_ref().is_none_or(Cond::is_repeatable)
+            && fallback.as_ref().is_none_or(Expr::is_repeatable);
         PlanStep {
+            replayable,
             id: step.id.clone(),
             name: step.name.clone(),
             when,

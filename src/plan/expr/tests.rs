@@ -155,3 +155,35 @@ fn references_are_collected_from_templates_and_paths() {
     assert!(refs.contains(&vec!["vars".into(), "fallback".into()]));
     assert!(refs.contains(&vec!["env".into(), "TOKEN".into()]));
 }
+
+#[test]
+fn an_expression_that_reads_the_clock_or_draws_an_id_is_not_repeatable() {
+    let repeatable = |source: Value| Expr::compile(&source).unwrap().is_repeatable();
+    assert!(repeatable(json!("{{ lower trigger.body.email }}")));
+    assert!(repeatable(
+        json!({ "a": "{{ steps.x.id }}", "b": ["$.trigger.body", 3] })
+    ));
+    assert!(repeatable(json!("known {{ trigger.body.nowhere }}")));
+    assert!(!repeatable(json!("{{ now }}")));
+    assert!(!repeatable(json!({ "list": ["x", "id-{{ uuid }}"] })));
+    assert!(!repeatable(json!("{{ format_date (now) \"%Y\" }}")));
+}
+
+#[test]
+fn a_helper_called_without_arguments_reads_no_path() {
+    // `{{ now }}` and `{{ uuid }}` were refused as "unknown name `now`".
+    for source in [
+        "{{ now }}",
+        "at {{ uuid }}",
+        "{{ format_date (now) \"%Y\" }}",
+    ] {
+        let mut refs = Vec::new();
+        Expr::compile_str(source).unwrap().references(&mut refs);
+        assert!(refs.is_empty(), "{source}: {refs:?}");
+    }
+    let mut refs = Vec::new();
+    Expr::compile_str("{{ lower now }}")
+        .unwrap()
+        .references(&mut refs);
+    assert_eq!(refs, [["now"]], "an argument named like a helper is a path");
+}
