@@ -125,7 +125,7 @@ fn handle(plan: &Plan, request: &Request<'_>) {
 /// Every signature scheme over the request, with a rotation of secrets
 /// (one a valid `whsec_` base64 key, one not) and the seeds' time.
 fn signatures(request: &Request<'_>) {
-    use scenarist::daemon::signature::{delivery_id, verify, Check};
+    use scenarist::daemon::signature::{delivery_id, verify, Check, Target};
     use scenarist::model::SignatureScheme;
     let secrets = [
         "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".to_owned(),
@@ -136,6 +136,10 @@ fn signatures(request: &Request<'_>) {
         let check = Check::Signed {
             scheme,
             tolerance: 300,
+            target: Target {
+                method: "POST",
+                url: request.query.unwrap_or("https://h.example/hooks/x?a=%3A%2"),
+            },
         };
         let _ = verify(check, &secrets, &request.headers, request.body, now);
         let _ = delivery_id(scheme, &request.headers, &Value::Null);

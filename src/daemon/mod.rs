@@ -20,6 +20,7 @@ pub mod signature;
 mod throttle;
 pub(crate) mod watches;
 pub(crate) mod webhook;
+mod webhook_auth;
 mod workers;
 
 use std::net::SocketAddr;

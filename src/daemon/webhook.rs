@@ -10,15 +10,16 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, Method, StatusCode};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{SecondsFormat, Utc};
 use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
-use super::signature::{self, Check};
-use super::{trigger_context, Served, Shared};
+use super::signature;
+use super::webhook_auth::{authenticate, Called};
+use super::{trigger_context, Shared};
 use crate::engine::ExecutionStatus;
 use crate::model::{HttpMethod, WebhookRespond};
 use crate::plan::WebhookAuthPlan;
@@ -32,10 +33,12 @@ pub(super) async fn handle(
     method: Method,
     Path(path): Path<String>,
     RawQuery(query): RawQuery,
+    uri: Uri,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let (code, response) = answer(&shared, method, &path, query, headers, body).await;
+    let target = uri.path_and_query().map_or("/", |p| p.as_str());
+    let (code, response) = answer(&shared, method, &path, query, target, headers, body).await;
     shared.metrics.webhook(code.as_u16());
     response
 }
@@ -50,6 +53,7 @@ async fn answer(
     method: Method,
     path: &str,
     query: Option<String>,
+    target: &str,
     headers: HeaderMap,
     body: Bytes,
 ) -> (StatusCode, Response) {
@@ -86,7 +90,11 @@ async fn answer(
     }
     let env = shared.runner.env();
     if let Some(auth) = &webhook.auth {
-        if let Err(why) = authenticate(auth, &served, env, &headers, &body) {
+        let request = Called {
+            method: method.as_str(),
+            target,
+        };
+        if let Err(why) = authenticate(auth, &served, env, request, &headers, &body) {
             return problem(StatusCode::UNAUTHORIZED, why);
         }
     }
@@ -380,53 +388,6 @@ fn http_method(method: &Method) -> Option<HttpMethod> {
         Method::OPTIONS => HttpMethod::Options,
         _ => return None,
     })
-}
-
-/// Renders the auth's secrets (templates over `env`) and checks the request.
-fn authenticate(
-    auth: &WebhookAuthPlan,
-    served: &Served,
-    env: &std::collections::HashMap<String, String>,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Result<(), String> {
-    let ctx = trigger_context(served, env, Value::Null);
-    let render = |exprs: &[&crate::plan::Expr]| -> Result<Vec<String>, String> {
-        exprs
-            .iter()
-            .map(|expr| match expr.eval_ref(&ctx) {
-                Ok(v) => Ok(match v.as_ref() {
-                    Value::String(s) => s.clone(),
-                    other => other.to_string(),
-                }),
-                Err(e) => Err(format!("the webhook secret is not available: {e}")),
-            })
-            .collect()
-    };
-    let (check, secrets) = match auth {
-        WebhookAuthPlan::HmacSha256 {
-            header,
-            secrets,
-            prefix,
-        } => (
-            Check::Hmac { header, prefix },
-            render(&secrets.iter().collect::<Vec<_>>())?,
-        ),
-        WebhookAuthPlan::Token { header, secret } => (Check::Token { header }, render(&[secret])?),
-        WebhookAuthPlan::Signed {
-            scheme,
-            secrets,
-            tolerance,
-        } => (
-            Check::Signed {
-                scheme: *scheme,
-                tolerance: tolerance.as_secs(),
-            },
-            render(&secrets.iter().collect::<Vec<_>>())?,
-        ),
-    };
-    signature::verify(check, &secrets, headers, body, Utc::now().timestamp())
-        .map_err(|e| e.to_string())
 }
 
 /// The body as JSON; an empty (or all-whitespace) body is an empty object.

@@ -69,6 +69,8 @@ pub struct Scenario<S = Step> {
 
 /// A declared environment variable. Its value is a secret (masked as `***` in
 /// every output) unless declared `{ name: X, secret: false }`, which suits base URLs.
+/// It must be set, unless it has a `default` (an app's production base URL,
+/// which a stand-in or a sandbox replaces).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub enum EnvVar {
@@ -77,6 +79,8 @@ pub enum EnvVar {
         name: String,
         #[serde(default = "yes")]
         secret: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        default: Option<String>,
     },
 }
 
@@ -95,6 +99,14 @@ impl EnvVar {
         match self {
             EnvVar::Name(_) => true,
             EnvVar::Detailed { secret, .. } => *secret,
+        }
+    }
+
+    /// The value when the variable is not set; none means it must be.
+    pub fn default_value(&self) -> Option<&str> {
+        match self {
+            EnvVar::Name(_) => None,
+            EnvVar::Detailed { default, .. } => default.as_deref(),
         }
     }
 }

@@ -136,14 +136,18 @@ pub enum SignatureScheme {
     Github,
     /// `X-Slack-Signature: v0=..` over `v0:timestamp:body`.
     Slack,
+    /// `X-HubSpot-Signature-v3`: base64 over method, URL, body and the
+    /// millisecond timestamp.
+    Hubspot,
 }
 
 impl SignatureScheme {
-    pub const ALL: [SignatureScheme; 4] = [
+    pub const ALL: [SignatureScheme; 5] = [
         SignatureScheme::Stripe,
         SignatureScheme::StandardWebhooks,
         SignatureScheme::Github,
         SignatureScheme::Slack,
+        SignatureScheme::Hubspot,
     ];
 
     /// The name written under `auth:`.
@@ -153,6 +157,7 @@ impl SignatureScheme {
             SignatureScheme::StandardWebhooks => "standard_webhooks",
             SignatureScheme::Github => "github",
             SignatureScheme::Slack => "slack",
+            SignatureScheme::Hubspot => "hubspot",
         }
     }
 
@@ -245,6 +250,7 @@ struct RawWebhookAuth {
     standard_webhooks: Option<SignedAuth>,
     github: Option<SignedAuth>,
     slack: Option<SignedAuth>,
+    hubspot: Option<SignedAuth>,
 }
 
 #[derive(Deserialize, JsonSchema)]
@@ -318,6 +324,7 @@ impl TryFrom<RawWebhookAuth> for WebhookAuth {
             (SignatureScheme::StandardWebhooks, raw.standard_webhooks),
             (SignatureScheme::Github, raw.github),
             (SignatureScheme::Slack, raw.slack),
+            (SignatureScheme::Hubspot, raw.hubspot),
         ];
         for (scheme, auth) in signed {
             let Some(auth) = auth else { continue };

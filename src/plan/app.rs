@@ -77,6 +77,7 @@ pub const BUILTIN_SOURCES: &[(&str, &str)] = &[
         include_str!("../../apps/referral-factory.yaml"),
     ),
     ("chat", include_str!("../../apps/chat.yaml")),
+    ("hubspot", include_str!("../../apps/hubspot.yaml")),
     ("pipedrive", include_str!("../../apps/pipedrive.yaml")),
     ("slack", include_str!("../../apps/slack.yaml")),
     ("stripe", include_str!("../../apps/stripe.yaml")),
@@ -206,14 +207,7 @@ pub fn compile_app(loaded: &LoadedApp) -> Result<AppPlan, Vec<Diagnostic>> {
         file: loaded.file.clone(),
         builtin: false,
         source: loaded.source.clone(),
-        env: app
-            .env
-            .iter()
-            .map(|e| EnvDecl {
-                name: e.name().to_owned(),
-                secret: e.is_secret(),
-            })
-            .collect(),
+        env: app.env.iter().map(EnvDecl::from_model).collect(),
         base_url,
         headers,
         query,

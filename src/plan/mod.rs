@@ -138,6 +138,28 @@ pub enum WebhookAuthPlan {
 pub struct EnvDecl {
     pub name: String,
     pub secret: bool,
+    /// Used when the variable is not set.
+    pub default: Option<String>,
+}
+
+impl EnvDecl {
+    pub fn from_model(var: &crate::model::EnvVar) -> EnvDecl {
+        EnvDecl {
+            name: var.name().to_owned(),
+            secret: var.is_secret(),
+            default: var.default_value().map(str::to_owned),
+        }
+    }
+
+    /// Its value in `env`, or its default; none when it is missing.
+    pub fn value<'a>(
+        &'a self,
+        env: &'a std::collections::HashMap<String, String>,
+    ) -> Option<&'a str> {
+        env.get(&self.name)
+            .map(String::as_str)
+            .or(self.default.as_deref())
+    }
 }
 
 #[derive(Debug)]

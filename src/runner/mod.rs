@@ -163,7 +163,7 @@ impl Runner {
     pub fn env_for(&self, plan: &Plan) -> HashMap<String, String> {
         plan.env
             .iter()
-            .filter_map(|d| self.env.get(&d.name).map(|v| (d.name.clone(), v.clone())))
+            .filter_map(|d| d.value(&self.env).map(|v| (d.name.clone(), v.to_owned())))
             .collect()
     }
 

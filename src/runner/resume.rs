@@ -96,7 +96,7 @@ impl Runner {
         let missing: Vec<String> = plan
             .env
             .iter()
-            .filter(|e| !self.env.contains_key(&e.name))
+            .filter(|e| e.value(&self.env).is_none())
             .map(|e| e.name.clone())
             .collect();
         if !missing.is_empty() {

@@ -156,7 +156,7 @@ pub fn check_against(loaded: &LoadedTest, plan: &Plan) -> Vec<Diagnostic> {
             Some(_) => {}
         };
     for declared in &plan.env {
-        if !loaded.test.env.contains_key(&declared.name) {
+        if declared.default.is_none() && !loaded.test.env.contains_key(&declared.name) {
             out.push(loaded.diagnostic(
                 "env",
                 format!(

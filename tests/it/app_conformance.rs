@@ -1,5 +1,6 @@
-//! Every action and watch of the built-in `stripe` and `slack` apps against
-//! the vendor's own API description (the operations they use, trimmed:
+//! Every action and watch of the built-in apps against the vendor's own API
+//! description (HubSpot's: its documentation, as a description written by
+//! hand, since its files may not be reused) (the operations they use, trimmed:
 //! `tests/fixtures/openapi/conformance-*.json`, sources in that folder's
 //! README): the method and path exist, the path parameters match, every
 //! query parameter and body field the action sends is one the operation
@@ -239,6 +240,14 @@ fn every_zendesk_action_matches_zendesks_description() {
     assert_eq!(
         check("apps/zendesk.yaml", "openapi/conformance-zendesk.json"),
         4
+    );
+}
+
+#[test]
+fn every_hubspot_action_and_watch_matches_hubspots_documentation() {
+    assert_eq!(
+        check("apps/hubspot.yaml", "openapi/conformance-hubspot.json"),
+        11
     );
 }
 

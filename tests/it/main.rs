@@ -1,6 +1,7 @@
 //! Integration tests: the real `scenarist` binary against real local HTTP servers.
 
 mod app_conformance;
+mod app_hubspot;
 mod apps;
 mod auth;
 mod backpressure;
@@ -33,6 +34,7 @@ mod run_http;
 mod scenario_tests;
 mod secrets;
 mod signatures;
+mod signatures_hubspot;
 mod standins;
 mod store_faults;
 mod store_log;

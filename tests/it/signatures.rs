@@ -10,7 +10,7 @@ use sha2::Sha256;
 
 use crate::daemon_util::{serve, ServeOptions, Served};
 
-fn mac(key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
+pub(crate) fn mac(key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
     let mut mac = Hmac::<Sha256>::new_from_slice(key).unwrap();
     for part in parts {
         mac.update(part);
@@ -22,7 +22,7 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn now() -> i64 {
+pub(crate) fn now() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
@@ -30,6 +30,7 @@ fn now() -> i64 {
 const STRIPE: [&str; 2] = ["whsec_stripe_old_1111", "whsec_stripe_new_2222"];
 const GITHUB: &str = "gh-hook-secret-3333";
 const SLACK: &str = "slack-signing-secret-4444";
+pub(crate) const HUBSPOT: &str = "hubspot-client-secret-7777";
 /// Standard Webhooks secrets are `whsec_` + base64 of the key bytes.
 fn standard_secrets() -> [String; 2] {
     let b64 = base64::engine::general_purpose::STANDARD;
@@ -39,13 +40,13 @@ fn standard_secrets() -> [String; 2] {
     ]
 }
 
-struct Signed {
+pub(crate) struct Signed {
     _dir: tempfile::TempDir,
-    daemon: Served,
+    pub(crate) daemon: Served,
     client: reqwest::Client,
 }
 
-async fn start() -> Signed {
+pub(crate) async fn start() -> Signed {
     let dir = tempfile::tempdir().unwrap();
     let scenarios = dir.path().join("scenarios");
     std::fs::create_dir(&scenarios).unwrap();
@@ -73,6 +74,14 @@ async fn start() -> Signed {
         "slack",
         r#"{ slack: { secret: "{{ env.SLACK_SECRET }}" } }"#,
     );
+    // HubSpot posts an array of events.
+    std::fs::write(
+        scenarios.join("hubspot.yaml"),
+        "name: hubspot\nenv: [HUBSPOT_SECRET]\ntrigger:\n  webhook:\n    path: in/hubspot\n\
+         \x20   auth: { hubspot: { secret: \"{{ env.HUBSPOT_SECRET }}\" } }\n\
+         steps:\n  - id: noted\n    set: { deal: \"{{ trigger.body.[0].objectId }}\" }\n",
+    )
+    .unwrap();
     let [standard_old, standard_new] = standard_secrets();
     let store = format!("sqlite://{}", dir.path().join("store.db").display());
     let options = ServeOptions {
@@ -86,6 +95,7 @@ async fn start() -> Signed {
             ("STANDARD_NEW", standard_new),
             ("GITHUB_SECRET", GITHUB.to_owned()),
             ("SLACK_SECRET", SLACK.to_owned()),
+            ("HUBSPOT_SECRET", HUBSPOT.to_owned()),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
@@ -102,7 +112,12 @@ async fn start() -> Signed {
 
 impl Signed {
     /// Posts `body` with `headers`; the status and the answer's JSON.
-    async fn post(&self, name: &str, headers: &[(&str, String)], body: &str) -> (u16, Value) {
+    pub(crate) async fn post(
+        &self,
+        name: &str,
+        headers: &[(&str, String)],
+        body: &str,
+    ) -> (u16, Value) {
         let mut request = self
             .client
             .post(format!("{}/hooks/in/{name}", self.daemon.url))
@@ -160,7 +175,7 @@ fn slack_headers(secret: &str, at: i64, body: &str) -> Vec<(&'static str, String
     ]
 }
 
-fn assert_refused(answer: (u16, Value), words: &str) {
+pub(crate) fn assert_refused(answer: (u16, Value), words: &str) {
     assert_eq!(answer.0, 401, "{}", answer.1);
     let message = answer.1["error"].as_str().unwrap_or_default();
     assert!(message.contains(words), "`{message}` should say `{words}`");

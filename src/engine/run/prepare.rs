@@ -35,7 +35,7 @@ pub(in crate::engine) fn prepare(plan: &Plan, request: RunRequest) -> Result<Pre
     let missing: Vec<String> = plan
         .env
         .iter()
-        .filter(|e| !request.env.contains_key(&e.name))
+        .filter(|e| e.value(&request.env).is_none())
         .map(|e| e.name.clone())
         .collect();
     if !missing.is_empty() {
@@ -56,12 +56,17 @@ pub(in crate::engine) fn prepare(plan: &Plan, request: RunRequest) -> Result<Pre
         .env
         .iter()
         .filter(|e| e.secret)
-        .filter_map(|e| request.env.get(&e.name).cloned());
+        .filter_map(|e| e.value(&request.env).map(str::to_owned));
     let redactor = Redactor::new(secrets);
     let env: Map<String, Value> = plan
         .env
         .iter()
-        .map(|e| (e.name.clone(), Value::String(request.env[&e.name].clone())))
+        .filter_map(|e| {
+            Some((
+                e.name.clone(),
+                Value::String(e.value(&request.env)?.to_owned()),
+            ))
+        })
         .collect();
     let execution_id = request.execution_id.unwrap_or_else(Uuid::now_v7);
     let (started_at, resume) = match request.resume {
@@ -120,7 +125,7 @@ pub fn env_context(
     let missing: Vec<String> = plan
         .env
         .iter()
-        .filter(|e| !env.contains_key(&e.name))
+        .filter(|e| e.value(env).is_none())
         .map(|e| e.name.clone())
         .collect();
     if !missing.is_empty() {
@@ -130,12 +135,12 @@ pub fn env_context(
         plan.env
             .iter()
             .filter(|e| e.secret)
-            .filter_map(|e| env.get(&e.name).cloned()),
+            .filter_map(|e| e.value(env).map(str::to_owned)),
     );
     let values: Map<String, Value> = plan
         .env
         .iter()
-        .map(|e| (e.name.clone(), Value::String(env[&e.name].clone())))
+        .filter_map(|e| Some((e.name.clone(), Value::String(e.value(env)?.to_owned()))))
         .collect();
     let ctx = Context::from(serde_json::json!({ "env": values }));
     Ok((ctx, redactor))

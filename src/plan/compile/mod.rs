@@ -73,14 +73,7 @@ pub fn compile_with(loaded: &LoadedScenario, apps: &Apps) -> Result<Plan, Vec<Di
         c.diagnostics.sort_by_key(|d| d.position);
         return Err(c.diagnostics);
     }
-    let mut env: Vec<EnvDecl> = scenario
-        .env
-        .iter()
-        .map(|e| EnvDecl {
-            name: e.name().to_owned(),
-            secret: e.is_secret(),
-        })
-        .collect();
+    let mut env: Vec<EnvDecl> = scenario.env.iter().map(EnvDecl::from_model).collect();
     let mut bundle = loaded.source.clone();
     for app in c.used_apps.values() {
         for decl in &app.env {
