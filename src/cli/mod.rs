@@ -180,7 +180,28 @@ pub fn main() -> ExitCode {
             match (tests, app) {
                 (true, _) => print!("{}", scenarist::schema::test_schema_text()),
                 (_, true) => print!("{}", scenarist::schema::app_schema_text()),
-                _ => print!("{}", scenarist::schema::scenario_schema_text()),
+                _ => match apps_dir() {
+                    None => print!("{}", scenarist::schema::scenario_schema_text()),
+                    Some(dir) if !dir.is_dir() => {
+                        eprintln!("error: --apps {}: not a folder", dir.display());
+                        return ExitCode::from(EXIT_INVALID);
+                    }
+                    Some(dir) => {
+                        let (apps, problems) =
+                            scenarist::catalog::apps_for(std::path::Path::new("."), Some(&dir));
+                        if !problems.is_empty() {
+                            for file in &problems {
+                                eprintln!(
+                                    "error: {}: {} problem(s); `scenarist validate` shows them",
+                                    file.file.display(),
+                                    file.diagnostics.len()
+                                );
+                            }
+                            return ExitCode::from(1);
+                        }
+                        print!("{}", scenarist::schema::scenario_schema_text_with(&apps));
+                    }
+                },
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -77,6 +77,10 @@ pub const BUILTIN_SOURCES: &[(&str, &str)] = &[
         include_str!("../../apps/referral-factory.yaml"),
     ),
     ("chat", include_str!("../../apps/chat.yaml")),
+    (
+        "google-sheets",
+        include_str!("../../apps/google-sheets.yaml"),
+    ),
     ("hubspot", include_str!("../../apps/hubspot.yaml")),
     ("pipedrive", include_str!("../../apps/pipedrive.yaml")),
     ("slack", include_str!("../../apps/slack.yaml")),

@@ -26,7 +26,7 @@ use sha2::{Digest, Sha256};
 pub const HELPER_NAMES: &[&str] = &[
     "default", "json", "pick", "upper", "lower", "trim", "len", "eq", "ne", "gt", "gte", "lt", "lte", "and",
     "or", "not", "add", "sub", "mul", "div", "round", "concat", "join", "split", "replace", "now",
-    "format_date", "url_encode", "base64", "sha256", "hmac_sha256", "uuid",
+    "format_date", "url_encode", "base64", "sha256", "hmac_sha256", "uuid", "find_row",
 ];
 
 /// Registers every helper on the registry (overriding handlebars' built-in eq/ne/gt/gte/lt/lte/and/or/not/len).
@@ -150,7 +150,44 @@ const SPECS: &[Spec] = &[
         Ok(hex(&mac.finalize().into_bytes()).into())
     }),
     spec("uuid", 0, 0, |_| Ok(uuid::Uuid::new_v4().to_string().into())),
+    spec("find_row", 3, 3, find_row),
 ];
+
+/// `find_row ROWS COLUMN VALUE`: the first row (a spreadsheet's rows, each
+/// an array of cells) whose cell in COLUMN (a letter, `A`, or a number
+/// from 1) reads VALUE, as `{ row, values }` with `row` counted from 1;
+/// null when none does.
+fn find_row(a: &[Value]) -> Result<Value, String> {
+    let column = match at(a, 1) {
+        Value::Number(n) => n.as_u64().filter(|n| *n >= 1).map(|n| n - 1),
+        Value::String(s) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphabetic()) => Some(
+            s.bytes().fold(0u64, |n, b| {
+                n * 26 + u64::from(b.to_ascii_uppercase() - b'A' + 1)
+            }) - 1,
+        ),
+        _ => None,
+    };
+    let column = column.ok_or_else(|| {
+        format!(
+            "a column is a letter such as `A` or a number from 1, not {}",
+            show(at(a, 1))
+        )
+    })?;
+    let wanted = text(at(a, 2));
+    let rows = match at(a, 0) {
+        Value::Array(rows) => rows.as_slice(),
+        Value::Null => &[],
+        other => return Err(format!("expected the rows (an array), got {}", show(other))),
+    };
+    let found = rows.iter().enumerate().find(|(_, row)| {
+        row.get(usize::try_from(column).unwrap_or(usize::MAX))
+            .is_some_and(|cell| text(cell) == wanted)
+    });
+    Ok(found.map_or(
+        Value::Null,
+        |(i, row)| serde_json::json!({ "row": i + 1, "values": row }),
+    ))
+}
 
 /// A helper looked up once at compile time, callable without Handlebars.
 #[derive(Clone, Copy)]

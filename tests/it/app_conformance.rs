@@ -252,6 +252,17 @@ fn every_hubspot_action_and_watch_matches_hubspots_documentation() {
 }
 
 #[test]
+fn every_google_sheets_action_matches_the_sheets_description() {
+    assert_eq!(
+        check(
+            "apps/google-sheets.yaml",
+            "openapi/conformance-google-sheets.json"
+        ),
+        3
+    );
+}
+
+#[test]
 fn the_check_catches_a_field_the_operation_does_not_take() {
     let spec: Value = serde_json::from_str(
         &std::fs::read_to_string(fixture("openapi/conformance-stripe.json")).unwrap(),

@@ -154,3 +154,33 @@ fn pick_keeps_the_keys_given_that_are_there() {
         .to_string();
     assert!(err.contains("expected an object"), "{err}");
 }
+
+#[test]
+fn find_row_finds_the_first_row_whose_cell_reads_the_value() {
+    let data =
+        json!({ "rows": [["email", "code"], ["a@b.c", "R1"], ["lee@x.y", 7], ["lee@x.y", "R3"]] });
+    let find = |t: &str| hb().render_template(t, &data);
+    assert_eq!(
+        find("{{ json (find_row rows \"A\" \"lee@x.y\") }}").unwrap(),
+        r#"{"row":3,"values":["lee@x.y",7]}"#
+    );
+    // A number from 1, and cells compared as text.
+    assert_eq!(
+        find("{{ json (find_row rows 2 \"7\") }}").unwrap(),
+        r#"{"row":3,"values":["lee@x.y",7]}"#
+    );
+    assert_eq!(
+        find("{{ json (find_row rows \"b\" \"none\") }}").unwrap(),
+        "null"
+    );
+    assert_eq!(
+        find("{{ json (find_row missing \"A\" \"x\") }}").unwrap(),
+        "null"
+    );
+    assert_eq!(
+        find("{{ json (find_row rows \"AA\" \"x\") }}").unwrap(),
+        "null"
+    );
+    let err = find("{{ find_row rows 0 \"x\" }}").unwrap_err().to_string();
+    assert!(err.contains("a column is a letter"), "{err}");
+}
