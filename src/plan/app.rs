@@ -83,6 +83,7 @@ pub const BUILTIN_SOURCES: &[(&str, &str)] = &[
     ),
     ("hubspot", include_str!("../../apps/hubspot.yaml")),
     ("pipedrive", include_str!("../../apps/pipedrive.yaml")),
+    ("salesforce", include_str!("../../apps/salesforce.yaml")),
     ("slack", include_str!("../../apps/slack.yaml")),
     ("stripe", include_str!("../../apps/stripe.yaml")),
     ("zendesk", include_str!("../../apps/zendesk.yaml")),

@@ -136,12 +136,16 @@ fn check(app_file: &str, spec_file: &str) -> usize {
             .unwrap_or("GET")
             .to_ascii_lowercase();
         let path = request["path"].as_str().unwrap();
-        // The app's base may carry part of the description's path (Slack's `/api`).
-        let app_path = app_base
-            .split_once("://")
-            .and_then(|(_, rest)| rest.split_once('/'))
-            .map(|(_, p)| format!("/{p}"))
-            .unwrap_or_default();
+        // The app's base may carry part of the description's path (Slack's
+        // `/api`), also after a templated origin (Salesforce's instance).
+        let after_origin = match app_base.split_once("://") {
+            Some((_, rest)) => rest,
+            None => app_base.split_once("}}").map_or("", |(_, rest)| rest),
+        };
+        let app_path = match after_origin.split_once('/') {
+            Some((_, p)) => format!("/{p}"),
+            None => String::new(),
+        };
         let full = format!("{app_path}{path}");
         let wanted = segments(&full);
         let found = spec["paths"]
@@ -259,6 +263,17 @@ fn every_google_sheets_action_matches_the_sheets_description() {
             "openapi/conformance-google-sheets.json"
         ),
         3
+    );
+}
+
+#[test]
+fn every_salesforce_action_matches_salesforces_documentation() {
+    assert_eq!(
+        check(
+            "apps/salesforce.yaml",
+            "openapi/conformance-salesforce.json"
+        ),
+        4
     );
 }
 

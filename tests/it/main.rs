@@ -2,6 +2,7 @@
 
 mod app_conformance;
 mod app_hubspot;
+mod app_salesforce;
 mod apps;
 mod auth;
 mod backpressure;
