@@ -414,10 +414,27 @@ pub(super) fn text(value: &Value) -> String {
     }
 }
 
+/// A query or form value as pairs: scalars as text, a list of scalars as
+/// the key repeated, and objects (and lists that hold objects or lists) in
+/// bracket notation, `metadata[code]=R1`, `items[0][price]=p`, as Stripe and
+/// most servers that read forms expect; nulls are left out. (To send JSON
+/// text in a field, render it: `"{{ json steps.x }}"`.)
 fn flatten(key: &str, value: &Value, pairs: &mut Vec<(String, String)>) {
     match value {
         Value::Null => {}
-        Value::Array(items) => items.iter().for_each(|v| flatten(key, v, pairs)),
+        Value::Array(items) if !items.iter().any(|v| v.is_array() || v.is_object()) => {
+            items.iter().for_each(|v| flatten(key, v, pairs))
+        }
+        Value::Array(items) => {
+            for (i, v) in items.iter().enumerate() {
+                flatten(&format!("{key}[{i}]"), v, pairs);
+            }
+        }
+        Value::Object(fields) => {
+            for (name, v) in fields {
+                flatten(&format!("{key}[{name}]"), v, pairs);
+            }
+        }
         other => pairs.push((key.to_owned(), text(other))),
     }
 }
@@ -452,6 +469,26 @@ mod tests {
         assert_eq!(
             pairs,
             vec![("tag".into(), "a".into()), ("tag".into(), "1".into())]
+        );
+    }
+
+    #[test]
+    fn objects_and_lists_of_objects_go_in_brackets() {
+        let mut pairs = Vec::new();
+        let value = serde_json::json!({ "code": "R1", "tier": { "level": 2, "gone": null } });
+        flatten("metadata", &value, &mut pairs);
+        let items = serde_json::json!([{ "price": "p1", "quantity": 2 }, ["x"]]);
+        flatten("items", &items, &mut pairs);
+        let pairs: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        assert_eq!(
+            pairs,
+            [
+                "metadata[code]=R1",
+                "metadata[tier][level]=2",
+                "items[0][price]=p1",
+                "items[0][quantity]=2",
+                "items[1]=x"
+            ]
         );
     }
 }

@@ -3,6 +3,7 @@
 mod app_conformance;
 mod app_hubspot;
 mod app_salesforce;
+mod app_stripe;
 mod apps;
 mod auth;
 mod backpressure;
