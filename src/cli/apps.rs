@@ -105,7 +105,13 @@ fn show_app(app: &AppPlan) {
         let env: Vec<String> = app
             .env
             .iter()
-            .map(|e| format!("{}{}", e.name, if e.secret { " (secret)" } else { "" }))
+            .map(|e| {
+                let secret = if e.secret { " (secret)" } else { "" };
+                match &e.default {
+                    Some(default) => format!("{}{secret} (optional, default {default})", e.name),
+                    None => format!("{}{secret}", e.name),
+                }
+            })
             .collect();
         println!("env: {}", env.join(", "));
     }
