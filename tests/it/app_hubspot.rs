@@ -8,6 +8,7 @@ use serde_json::{json, Value};
 use wiremock::matchers::{body_json, body_partial_json, header, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
+use crate::apps::run;
 use crate::util::Scenarist;
 
 const TOKEN: &str = "pat-na1-hubspot-token-8888";
@@ -114,15 +115,11 @@ steps:
     uses: hubspot.search_deals
     with: { filterGroups: [{ filters: [{ propertyName: dealstage, operator: EQ, value: closedwon }] }], limit: 10 }
 "#).unwrap();
-    let out = Scenarist::new()
-        .args(["run"])
-        .arg_path(&file)
-        .args(["--input", "-", "--output", "json"])
-        .stdin(r#"{"email":"Lee@BigCo.example"}"#)
-        .env("HUBSPOT_ACCESS_TOKEN", TOKEN)
-        .env("HUBSPOT_BASE_URL", server.uri())
-        .run()
-        .await;
+    let env = [
+        ("HUBSPOT_ACCESS_TOKEN".to_owned(), TOKEN.to_owned()),
+        ("HUBSPOT_BASE_URL".to_owned(), server.uri()),
+    ];
+    let out = run(&file, &env, json!({ "email": "Lee@BigCo.example" })).await;
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
     assert_eq!(out.json()["status"], "succeeded", "{}", out.stdout);
     assert!(!out.stdout.contains(TOKEN), "the token never shows");

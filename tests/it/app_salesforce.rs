@@ -8,7 +8,7 @@ use serde_json::json;
 use wiremock::matchers::{body_json, body_string_contains, header, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::util::Scenarist;
+use crate::apps::run;
 
 const SECRET: &str = "sf-client-secret-9999";
 const TOKEN: &str = "00Dxx-sf-access-token-1234";
@@ -88,16 +88,12 @@ steps:
     uses: salesforce.get_record
     with: { sobject: Lead, id: "{{ steps.lead.id }}", fields: "Id,Referral_Status__c" }
 "#).unwrap();
-    let out = Scenarist::new()
-        .args(["run"])
-        .arg_path(&file)
-        .args(["--input", "-", "--output", "json"])
-        .stdin(r#"{"email":"Lee@BigCo.example"}"#)
-        .env("SALESFORCE_INSTANCE_URL", server.uri())
-        .env("SALESFORCE_CLIENT_ID", "sf-client")
-        .env("SALESFORCE_CLIENT_SECRET", SECRET)
-        .run()
-        .await;
+    let env = [
+        ("SALESFORCE_INSTANCE_URL".to_owned(), server.uri()),
+        ("SALESFORCE_CLIENT_ID".to_owned(), "sf-client".to_owned()),
+        ("SALESFORCE_CLIENT_SECRET".to_owned(), SECRET.to_owned()),
+    ];
+    let out = run(&file, &env, json!({ "email": "Lee@BigCo.example" })).await;
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
     let run = out.json();
     assert_eq!(run["status"], "succeeded", "{}", out.stdout);

@@ -7,6 +7,7 @@ use serde_json::json;
 use wiremock::matchers::{body_string, header, method, path, query_param, query_param_is_missing};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
+use crate::apps::run;
 use crate::util::Scenarist;
 
 const KEY: &str = "sk_test_stripe_key_5555";
@@ -32,15 +33,16 @@ steps:
     uses: stripe.create_customer
     with: { email: "{{ lower trigger.body.email }}", metadata: { referral_code: "{{ trigger.body.code }}", campaign: spring } }
 "#).unwrap();
-    let out = Scenarist::new()
-        .args(["run"])
-        .arg_path(&file)
-        .args(["--input", "-", "--output", "json"])
-        .stdin(r#"{"email":"Lee@BigCo.example","code":"R1"}"#)
-        .env("STRIPE_SECRET_KEY", KEY)
-        .env("STRIPE_BASE_URL", server.uri())
-        .run()
-        .await;
+    let env = [
+        ("STRIPE_SECRET_KEY".to_owned(), KEY.to_owned()),
+        ("STRIPE_BASE_URL".to_owned(), server.uri()),
+    ];
+    let out = run(
+        &file,
+        &env,
+        json!({ "email": "Lee@BigCo.example", "code": "R1" }),
+    )
+    .await;
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
     assert_eq!(out.json()["steps"]["customer"]["output"]["id"], "cus_1");
     assert!(!out.stdout.contains(KEY));

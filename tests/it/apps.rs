@@ -61,7 +61,12 @@ steps:
     set: { contact: "{{ steps.add.id }}" }
 "#;
 
-async fn run(file: &Path, env: &[(String, String)], input: Value) -> crate::util::Output {
+/// `scenarist run FILE --output json` with `input` on stdin and `env` set (the app tests share it).
+pub(crate) async fn run(
+    file: &Path,
+    env: &[(String, String)],
+    input: Value,
+) -> crate::util::Output {
     let mut command = Scenarist::new()
         .args(["run"])
         .arg_path(file)
