@@ -1,5 +1,5 @@
 //! A webhook's `auth:`: its secrets rendered (templates over `env`) and the
-//! request checked by `signature.rs`, with the URL the sender called for the
+//! request checked by `signature/`, with the URL the sender called for the
 //! schemes that sign it.
 
 use axum::http::HeaderMap;
