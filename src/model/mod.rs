@@ -72,16 +72,24 @@ pub struct Scenario<S = Step> {
 /// It must be set, unless it has a `default` (an app's production base URL,
 /// which a stand-in or a sandbox replaces).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(untagged)]
+#[serde(
+    untagged,
+    expecting = "a variable's name, or { name, secret: true | false, default: TEXT }"
+)]
 pub enum EnvVar {
     Name(String),
-    Detailed {
-        name: String,
-        #[serde(default = "yes")]
-        secret: bool,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        default: Option<String>,
-    },
+    Detailed(EnvDetail),
+}
+
+/// `{ name, secret, default }`: an env entry with more than its name.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EnvDetail {
+    pub name: String,
+    #[serde(default = "yes")]
+    pub secret: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default: Option<String>,
 }
 
 fn yes() -> bool {
@@ -91,14 +99,14 @@ fn yes() -> bool {
 impl EnvVar {
     pub fn name(&self) -> &str {
         match self {
-            EnvVar::Name(n) | EnvVar::Detailed { name: n, .. } => n,
+            EnvVar::Name(n) | EnvVar::Detailed(EnvDetail { name: n, .. }) => n,
         }
     }
 
     pub fn is_secret(&self) -> bool {
         match self {
             EnvVar::Name(_) => true,
-            EnvVar::Detailed { secret, .. } => *secret,
+            EnvVar::Detailed(detail) => detail.secret,
         }
     }
 
@@ -106,7 +114,7 @@ impl EnvVar {
     pub fn default_value(&self) -> Option<&str> {
         match self {
             EnvVar::Name(_) => None,
-            EnvVar::Detailed { default, .. } => default.as_deref(),
+            EnvVar::Detailed(detail) => detail.default.as_deref(),
         }
     }
 }
@@ -186,4 +194,29 @@ pub enum Concurrency {
         /// A template; the limit and the arrival order hold per key value.
         key: Option<String>,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::EnvVar;
+
+    #[test]
+    fn an_env_entry_is_a_name_or_its_known_fields() {
+        let read = |yaml: &str| serde_yaml::from_str::<EnvVar>(yaml);
+        let url = read("{ name: API_URL, secret: false, default: https://api.example }").unwrap();
+        assert_eq!(url.default_value(), Some("https://api.example"));
+        assert!(!url.is_secret());
+        assert!(read("TOKEN").unwrap().is_secret());
+        for bad in [
+            "{ name: X, defualt: a }",
+            "{ name: X, default: 3 }",
+            "{ secret: true }",
+        ] {
+            let err = read(bad).unwrap_err().to_string();
+            assert!(
+                err.contains("a variable's name, or { name, secret"),
+                "{bad}: {err}"
+            );
+        }
+    }
 }
